@@ -48,8 +48,11 @@ def _law_fns(law, unique_tokens):
 
 
 def _tokens_by_bisection(loss, n, target, *, lo=1.0, hi=1e20, n_iter=200):
-    """D with loss(N, D) = target by bisection in log D (loss decreases in D); inf if unreachable."""
-    left = xr.zeros_like(n * target) + np.log(lo) if isinstance(n * target, xr.DataArray) else np.zeros(np.broadcast(n, target).shape) + np.log(lo)
+    """D with loss(N, D) = target by bisection in log D (loss decreases in D); inf if unreachable.
+
+    ``target`` is a DataArray (optimize's goal input), so every intermediate keeps its dims.
+    """
+    left = xr.zeros_like(n * target) + np.log(lo)
     right = left * 0 + np.log(hi)
     for _ in range(n_iter):
         mid = 0.5 * (left + right)
@@ -57,7 +60,7 @@ def _tokens_by_bisection(loss, n, target, *, lo=1.0, hi=1e20, n_iter=200):
         left = left + (mid - left) * above
         right = right + (mid - right) * np.logical_not(above)
     d = np.exp(right)
-    return xr.where(loss(n, d) <= target * (1 + 1e-9), d, np.inf) if isinstance(d, xr.DataArray) else np.where(loss(n, d) <= target * (1 + 1e-9), d, np.inf)
+    return xr.where(loss(n, d) <= target * (1 + 1e-9), d, np.inf)
 
 
 def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="besiroglu2024",
@@ -171,20 +174,22 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         chosen["n_chips"] = n
         return n
 
-    def evaluate(n, d, full=False):
-        flop_train = flop_models.training_flop_6nd(n, d)
-        nc = chips_for(flop_train) if max_wall_days is not None and n_chips is None else (n_chips if n_chips is None else _as_input("n_chips", n_chips))
+    def evaluate(n, d):
+        """Training and serving results at (N, D): (training Dataset, serving Dataset or None, serving FLOPs)."""
+        choose = max_wall_days is not None and n_chips is None
+        nc = chips_for(flop_models.training_flop_6nd(n, d)) if choose else n_chips
         tr = simulate(n_params=n, n_tokens=d, n_chips=nc, **sim_kw)
         inf_flop = flop_models.inference_flop_per_token(n) * d_inf
-        if np.any(np.asarray(d_inf) > 0):
-            inf = simulate(flop=xr.where(inf_flop > 0, inf_flop, 1.0), mfu=inf_mfu, **inf_kw)
-            inf = inf * (inf_flop > 0)  # zero where no serving
-        else:
-            inf = None
-        cost = tr[objective] + (inf[objective] if inf is not None and objective != "flop" else 0.0)
-        if objective == "flop":
-            cost = tr["flop"] + inf_flop
-        return (cost, tr, inf, inf_flop) if full else cost
+        if not np.any(np.asarray(d_inf) > 0):
+            return tr, None, inf_flop
+        inf = simulate(flop=xr.where(inf_flop > 0, inf_flop, 1.0), mfu=inf_mfu, **inf_kw)
+        return tr, inf * (inf_flop > 0), inf_flop  # zero where nothing is served
+
+    def spend(quantity, tr, inf, inf_flop):
+        """Training + serving amount of ``quantity`` (an objective name)."""
+        if quantity == "flop":
+            return tr["flop"] + inf_flop
+        return tr[quantity] + (inf[quantity] if inf is not None else 0.0)
 
     closed_ok = (lw.form == "chinchilla" and unique_tokens is None and float(np.max(np.asarray(inference_tokens))) == 0
                  and max_wall_days is None and "start_hour" not in simulate_kwargs)
@@ -208,33 +213,30 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
             lo = np.maximum(n_min * (1 + 1e-6), n_lo)
             hi = np.minimum(np.maximum(n_min * 1e6, lo * 10), n_hi)
             safe_tokens = lambda n: np.minimum(tokens(n), 1e30)  # noqa: E731
-            n_opt, _ = golden_section_minimize(lambda n: evaluate(n, safe_tokens(n)), lo, hi, n_iter=n_iter, log_space=True)
+            n_opt, _ = golden_section_minimize(lambda n: spend(objective, *evaluate(n, safe_tokens(n))), lo, hi,
+                                               n_iter=n_iter, log_space=True)
             d_opt = tokens(n_opt)
     else:
         budget = G
-        if use_closed and goal == "flop_budget":
-            alloc = scaling.compute_optimal(budget, law=law)
+        budgeted = "flop" if goal == "flop_budget" else objective
+        if use_closed:
+            # the budgeted quantity is proportional to FLOPs: convert the budget to FLOPs (per_flop = 1 for FLOPs)
+            per_flop = spend(budgeted, *evaluate(xr.ones_like(budget) * 1e9, xr.ones_like(budget) * 1e9)) / 6e18
+            alloc = scaling.compute_optimal(budget / per_flop, law=law)
             n_opt, d_opt = alloc.n_params, alloc.n_tokens
         else:
             def d_max(n):
                 # every training output is proportional to D at fixed N (MFU does not depend on D)
-                per_token_cost, _, inf, inf_flop = evaluate(n, xr.ones_like(n * budget), full=True)
-                inf_cost = inf_flop if objective == "flop" or goal == "flop_budget" else (inf[objective] if inf is not None else 0.0)
-                train_per_token = (per_token_cost - inf_cost) if objective != "flop" else flop_models.training_flop_6nd(n, 1.0)
-                if goal == "flop_budget":
-                    train_per_token = flop_models.training_flop_6nd(n, 1.0)
-                return (budget - inf_cost) / train_per_token
-            if use_closed and objective in ("co2e_t", "total_co2e_t", "energy_kwh", "water_l", "flop"):
-                per_flop = evaluate(xr.ones_like(budget) * 1e9, xr.ones_like(budget) * 1e9) / 6e18
-                alloc = scaling.compute_optimal(budget / per_flop, law=law)
-                n_opt, d_opt = alloc.n_params, alloc.n_tokens
-            else:
-                def neg_quality(n):
-                    d = d_max(n)
-                    return xr.where(d > 0, loss_fn(n, np.maximum(d, 1.0)), np.inf)
-                n_opt, _ = golden_section_minimize(neg_quality, xr.zeros_like(budget) + n_lo, xr.zeros_like(budget) + n_hi,
-                                                   n_iter=n_iter, log_space=True)
-                d_opt = d_max(n_opt)
+                tr, inf, inf_flop = evaluate(n, xr.ones_like(n * budget))
+                serving = spend(budgeted, tr, inf, inf_flop) - tr[budgeted]
+                return (budget - serving) / tr[budgeted]
+
+            def loss_within_budget(n):
+                d = d_max(n)
+                return xr.where(d > 0, loss_fn(n, np.maximum(d, 1.0)), np.inf)
+            n_opt, _ = golden_section_minimize(loss_within_budget, xr.zeros_like(budget) + n_lo,
+                                               xr.zeros_like(budget) + n_hi, n_iter=n_iter, log_space=True)
+            d_opt = d_max(n_opt)
 
     n_opt = n_opt if isinstance(n_opt, xr.DataArray) else xr.DataArray(n_opt)
     d_opt = d_opt if isinstance(d_opt, xr.DataArray) else xr.DataArray(d_opt)
@@ -242,7 +244,8 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         & (d_opt >= d_lo * (1 - 1e-9)) & (d_opt <= d_hi * (1 + 1e-9))
     n_eval = xr.where(feasible, n_opt, 1e9)
     d_eval = xr.where(feasible, d_opt, 1e10)
-    cost, tr, inf, inf_flop = evaluate(n_eval, d_eval, full=True)
+    tr, inf, inf_flop = evaluate(n_eval, d_eval)
+    cost = spend(objective, tr, inf, inf_flop)
     if max_wall_days is not None:
         feasible = feasible & (tr["wall_days"] <= max_wall_days * (1 + 1e-9))
         if max_n_chips is not None and n_chips is None:

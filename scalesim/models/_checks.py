@@ -75,3 +75,20 @@ def check_at_least(name, value, lower):
     if bad.any():
         raise ValueError(f"{name} must be >= {lower:g}, got {_first_bad(arr, bad):g}")
     return value
+
+
+def check_above(name, value, floor, *, floor_name, floor_description=None):
+    """Raise unless every element of ``value`` is strictly above ``floor`` (broadcast together).
+
+    ``floor_name`` is the short symbol printed with the offending pair (``E``, ``lo``);
+    ``floor_description`` the phrase in "must be above ..." (defaults to ``floor_name``).
+    """
+    if is_lazy(value) or is_lazy(floor):
+        return value
+    arr, low = np.broadcast_arrays(np.asarray(value, dtype=float), np.asarray(floor, dtype=float))
+    bad = arr <= low
+    if bad.any():
+        i = np.argmax(bad.ravel())
+        raise ValueError(f"{name} must be above {floor_description or floor_name}, got {name}={float(arr.ravel()[i])!r} "
+                         f"<= {floor_name}={float(low.ravel()[i])!r}")
+    return value

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalesim.models._checks import check_finite, check_positive
+from scalesim.models._checks import check_above, check_finite, check_positive
 
 __all__ = [
     "compute_optimal_chinchilla_form",
@@ -68,14 +68,7 @@ def _check_chinchilla(e, a, b, alpha, beta):
 def _check_target_loss(target_loss, e):
     """Raise unless every target loss lies strictly above the irreducible loss E."""
     check_finite("target_loss", target_loss)
-    target, floor = np.broadcast_arrays(np.asarray(target_loss, float), np.asarray(e, float))
-    bad = target <= floor
-    if bad.any():
-        i = np.argmax(bad.ravel())
-        raise ValueError(
-            f"target_loss must exceed the irreducible loss E of the law, got "
-            f"target_loss={float(target.ravel()[i])!r} <= E={float(floor.ravel()[i])!r}"
-        )
+    check_above("target_loss", target_loss, e, floor_name="E", floor_description="the irreducible loss E of the law")
 
 
 def _frontier_g(a, b, alpha, beta):
@@ -483,15 +476,7 @@ def golden_section_minimize(f, lo, hi, *, n_iter=64, log_space=False):
             return f(np.exp(u))
     else:
         objective = f
-    lo_arr, hi_arr = np.broadcast_arrays(np.asarray(lo, float), np.asarray(hi, float))
-    bad = hi_arr <= lo_arr
-    if bad.any():
-        i = np.argmax(bad.ravel())
-        raise ValueError(
-            f"hi must be greater than lo, got lo={float(lo_arr.ravel()[i])!r}, "
-            f"hi={float(hi_arr.ravel()[i])!r}"
-            + (" (log space)" if log_space else "")
-        )
+    check_above("hi", hi, lo, floor_name="lo", floor_description="lo" + (" (in log space)" if log_space else ""))
     left, right = _float(lo), _float(hi)
     for _ in range(n_iter):
         step = _INV_PHI * (right - left)

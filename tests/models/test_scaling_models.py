@@ -250,7 +250,7 @@ def test_target_at_or_below_e_raises_naming_value_and_e(target):
         (lambda: m.compute_optimal_chinchilla_form(np.nan, **HOFFMANN), "flop"),
         (lambda: m.loss_muennighoff2023(1e9, 1e10, -5.0, **MUENNIGHOFF), "unique_tokens"),
         (lambda: m.compute_optimal_kaplan2020(1e23, **{**KAPLAN, "d_c": 0}), "d_c"),
-        (lambda: m.golden_section_minimize(np.square, 1.0, 1.0), "hi must be greater"),
+        (lambda: m.golden_section_minimize(np.square, 1.0, 1.0), "hi must be above lo"),
         (lambda: m.golden_section_minimize(np.square, -1.0, 1.0, log_space=True), "lo"),
         (lambda: m.golden_section_minimize(np.square, 0.0, 1.0, n_iter=0), "n_iter"),
     ],
