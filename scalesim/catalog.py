@@ -66,6 +66,14 @@ class Hardware:
     embodied_die_kgco2e: float | None
     source: str
 
+    @property
+    def generation(self):
+        """Accelerator generation ('A100', 'H100', 'TPUv4'): the id before its first '-'.
+
+        Memory and form-factor variants (A100 40/80 GB, SXM/PCIe) share a generation.
+        """
+        return self.hardware_id.split("-")[0]
+
     def peak_flop_per_s(self, dtype="bf16"):
         """Dense peak [FLOP/s] for ``dtype`` in {'fp32', 'tf32', 'bf16', 'fp16', 'fp8'}."""
         if dtype not in self.peak_tflop_per_s:

@@ -88,7 +88,7 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         Lifetime tokens served [-]; each costs 2N FLOPs (Kaplan 2020 Table 1 forward pass) on
         the serving hardware/region (default: the training ones).
     inference_mfu : float, optional
-        Serving utilisation [-]; default: the default utilisation model at 8 accelerators.
+        Serving utilisation [-]; default: the 'epoch' model (MFU while running) at 8 accelerators.
     max_wall_days : float, optional
         Wall-time limit [day]. With ``n_chips`` given, violating configurations are infeasible;
         without it, the smallest chip count meeting the limit is chosen (<= ``max_n_chips``).
@@ -117,8 +117,8 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         raise ValueError(f"method must be 'auto', 'closed' or 'numeric', got {method!r}")
     if unique_tokens is not None and scaling.get_law(law).form != "muennighoff":
         raise ValueError(f"unique_tokens needs the data-constrained law 'muennighoff2023', got law={law!r}")
-    if n_chips is None and mfu is None and max_wall_days is None:
-        raise ValueError("give n_chips (or mfu, or max_wall_days to choose n_chips)")
+    if mfu == "epoch" and n_chips is None and max_wall_days is None:
+        raise ValueError("mfu='epoch' needs n_chips (or max_wall_days to choose n_chips)")
     if inference_tokens is None or np.any(np.asarray(inference_tokens) < 0):
         raise ValueError(f"inference_tokens must be >= 0, got {inference_tokens!r}")
     lw, loss_fn, d_of_n, n_min_of = _law_fns(law, unique_tokens)
@@ -153,16 +153,19 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
     def chips_for(flop_train):
         """Smallest chip count meeting max_wall_days: n x mfu(n) >= C / (T_max x peak x goodput).
 
-        The default MFU falls slowly with n, so n x mfu(n) increases; solved by bisection on log n
-        in plain numpy (the cluster-size equation has no closed form).
+        Utilisation that does not depend on n (a given mfu, the default 'hierarchical' model)
+        gives n = ceil(C / (T_max x achieved FLOP/s per chip)). The 'epoch' MFU falls slowly with
+        n, so n x mfu(n) increases; solved by bisection on log n in plain numpy (no closed form).
         """
-        if "peak" not in probe:  # effective peak FLOP/s per chip incl. goodput, on hardware dims
-            one = simulate(flop=1e20, n_chips=1, **{**sim_kw, "mfu": 1.0})
-            probe["peak"] = 1e20 / (one.chip_hours * S_PER_H)
-        need = flop_train / (max_wall_days * H_PER_DAY * S_PER_H) / probe["peak"]
-        if mfu is not None:
-            n = np.ceil(need / mfu)
+        seconds = max_wall_days * H_PER_DAY * S_PER_H
+        if mfu != "epoch":
+            if "achieved" not in probe:  # achieved FLOP/s per chip with the utilisation model, on its dims
+                probe["achieved"] = 1e20 / (simulate(flop=1e20, n_chips=1, **sim_kw).chip_hours * S_PER_H)
+            n = np.ceil(flop_train / seconds / probe["achieved"] - 1e-9)
         else:
+            if "peak" not in probe:  # effective peak FLOP/s per chip incl. goodput, on hardware dims
+                probe["peak"] = 1e20 / (simulate(flop=1e20, n_chips=1, **{**sim_kw, "mfu": 1.0}).chip_hours * S_PER_H)
+            need = flop_train / seconds / probe["peak"]
             vals = np.asarray(need.values, dtype=float)
             lo, hi = np.zeros_like(vals), np.full_like(vals, np.log(max_n_chips or 1e7))
             for _ in range(50):

@@ -18,6 +18,9 @@ from .models import hardware as hw_model
 from .models._checks import check_at_least, check_fraction, check_positive
 from .units import H_PER_DAY, S_PER_H, W_PER_KW
 
+#: Utilisation models selectable by name with ``mfu=`` (the first is the default).
+MFU_MODELS = ("hierarchical", "epoch")
+
 #: Which end of each documented range ``defaults='low'`` / ``'high'`` picks (low = low emissions).
 _SIDES = ("low", "central", "high")
 
@@ -63,6 +66,20 @@ def _map_labels(labels, fn):
     return xr.DataArray(out, dims=labels.dims, coords=labels.coords)
 
 
+def _mfu_hierarchical(record, d, notes):
+    """Default effective MFU of one accelerator, recorded in ``d.used`` (and a note if pooled)."""
+    m = hw_model.MFU_MODEL_HIERARCHICAL
+    gen = record.generation
+    if gen not in m:
+        notes.append(f"{record.hardware_id}: no published run or reported MFU for generation {gen}; "
+                     f"pooled effective MFU {m['pooled']:.3f} used")
+    default = catalog.Default(f"mfu:{record.hardware_id}", hw_model.mfu_hierarchical(gen),
+                              hw_model.mfu_hierarchical(gen, scale=m["ratio_p10"]),
+                              hw_model.mfu_hierarchical(gen, scale=m["ratio_p90"]),
+                              f"{m['source']}; generation {gen if gen in m else 'pooled'}")
+    return d.pick(default, higher_is_worse=False)
+
+
 class _Defaults:
     """Collects every default used, for the result's attrs."""
 
@@ -102,8 +119,16 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
         Accelerators used; gives ``wall_days`` and the default MFU.
     chip_hours : array_like, optional
         Reported accelerator-hours [h] (accounting mode: time as reported, no throughput model).
-    mfu : array_like, optional
-        Model FLOPs utilisation [-]; default :func:`scalesim.models.hw_model.mfu_default_epoch`.
+    mfu : array_like or str, optional
+        Model FLOPs utilisation [-], or a utilisation model by name:
+
+        - ``'hierarchical'`` (default): effective MFU per accelerator generation, calibrated on
+          published runs and Epoch AI's reported MFU
+          (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`; downtime included).
+        - ``'epoch'``: MFU while running as a function of ``n_chips`` (needs ``n_chips``;
+          :func:`scalesim.models.hardware.mfu_default_epoch`).
+
+        With ``chip_hours`` and compute given, the implied MFU is reported instead.
     chip_power_w : array_like, optional
         Average IT power per accelerator incl. host share [W]; default from the power model.
     pue : float, array_like or str, optional
@@ -162,7 +187,10 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
     C = _as_input("flop", flop)
     nc = _as_input("n_chips", n_chips)
     ch = _as_input("chip_hours", chip_hours)
-    mfu_in = _as_input("mfu", mfu)
+    mfu_model = mfu if isinstance(mfu, str) else None
+    if mfu_model is not None and mfu_model not in MFU_MODELS:
+        raise ValueError(f"mfu must be a fraction or one of {MFU_MODELS}, got {mfu!r}")
+    mfu_in = None if mfu_model is not None else _as_input("mfu", mfu)
     p_in = _as_input("chip_power_w", chip_power_w)
     ci_in = _as_input("grid_gco2e_per_kwh", grid_gco2e_per_kwh)
     sh = _as_input("start_hour", start_hour)
@@ -181,9 +209,10 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
         check_at_least("start_hour", sh, 0.0)
     if C is None and N is None and ch is None:
         raise ValueError("nothing to simulate: give n_params and n_tokens, flop, or chip_hours")
-    if ch is None and nc is None and mfu_in is None:
-        raise ValueError("time is needed: give n_chips (time from throughput, default MFU depends on it), "
-                         "chip_hours (accounting mode) or an explicit mfu")
+    if mfu_model is not None and ch is not None:
+        raise ValueError(f"give either chip_hours (time as reported) or a utilisation model mfu={mfu!r}, not both")
+    if mfu_model == "epoch" and nc is None:
+        raise ValueError("mfu='epoch' needs n_chips (the model is a function of cluster size)")
 
     # ---------------------------------------------------------------- hardware factors (hardware dims)
     records = {}
@@ -207,18 +236,21 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
 
     if mfu_in is not None:
         mfu_da = mfu_in
-    elif ch is not None and C is not None:
+    elif ch is not None and C is not None and mfu_model is None:
         mfu_da = None  # implied from reported chip-hours below
-    elif nc is not None:
+    elif ch is not None and mfu_model is None:
+        mfu_da = None  # accounting from chip-hours alone: no throughput model needed
+    elif mfu_model == "epoch":
         m = hw_model.MFU_MODEL_EPOCH
         offset = {"central": 0.0, "low": m["residual_p90"], "high": m["residual_p10"]}[d.side]
         d.used["mfu"] = {"name": "mfu", "value": "mfu_default_epoch(n_chips)", "low": m["residual_p10"],
                          "high": m["residual_p90"], "year": "", "source": m["source"] +
                          f"; R^2={m['r2']}, RMSE={m['rmse']}"}
         mfu_da = hw_model.mfu_default_epoch(nc, offset=offset)
-        models["mfu"] = "mfu_default_epoch (linear in log10 n_chips, Epoch AI data)"
+        models["mfu"] = "epoch: mfu_default_epoch (linear in log10 n_chips, Epoch AI data)"
     else:
-        mfu_da = None
+        mfu_da = _map_labels(hw, lambda h: _mfu_hierarchical(rec(h), d, notes))
+        models["mfu"] = "hierarchical: effective MFU per accelerator generation (published runs + Epoch AI)"
 
     def power(h):
         r = rec(h)

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from . import calibration, catalog
+from .models import hardware as hw_model
 from .simulate import simulate
 from .units import KWH_PER_MWH, W_PER_KW
 
@@ -40,7 +41,7 @@ _UNITS = {"chip_hours": ("h", "accelerator-hours"), "wall_days": ("day", "wall-c
           "co2e_t": ("t", "operational emissions [tCO2e]")}
 _SKIP_ROW_TYPES = ("aggregate", "LCA", "compute-only", "throughput")
 _TEXT_VARS = ("method", "power_convention", "compute_caveat")
-MFU_MODELS = ("epoch", "runs", "runs_by_generation")
+MFU_MODELS = ("hierarchical", "epoch", "runs", "runs_by_generation")
 POWER_BASES = ("row", "model")
 
 #: Rows whose reported figures are not reproducible by construction, with the reason.
@@ -158,12 +159,20 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
     if not (n and d) and not flop:
         return None, "skipped", "no compute: needs n_params and n_tokens, or flop"
     if mfu_model == "epoch" and not n_chips:
-        return None, "skipped", "n_chips not reported (the default MFU model depends on it)"
+        return None, "skipped", "n_chips not reported (the 'epoch' MFU model depends on it)"
     tdp = _tdp_convention(row)
 
     def run_sim(exclude):
         kw = {}
-        if mfu_model == "runs":
+        if mfu_model == "hierarchical" and exclude:
+            fit = calibration.fit_hierarchical_utilisation(fit_rows, exclude=exclude)
+            table = {"pooled": fit["pooled"], **{g: v["mfu"] for g, v in fit["by_generation"].items()}}
+            kw["mfu"] = hw_model.mfu_hierarchical(hw.generation, table=table)  # clipped like the default
+        elif mfu_model == "hierarchical":
+            kw["mfu"] = None  # simulate's shipped default: what a user gets
+        elif mfu_model == "epoch":
+            kw["mfu"] = "epoch"
+        elif mfu_model == "runs":
             kw["mfu"] = calibration.fit_run_utilisation(fit_rows, exclude=exclude)["mfu"]
         elif mfu_model == "runs_by_generation":
             fit = calibration.fit_run_utilisation(fit_rows, exclude=exclude, by="generation")
@@ -206,7 +215,7 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
 
 
 # ----------------------------------------------------------------------------- public API
-def validate(mode="accounting", *, runs=None, mfu_model="epoch", power_model="default", power_basis="row",
+def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_model="default", power_basis="row",
              exclude_compute_caveats=False):
     """Compare scalesim with published training runs.
 
@@ -218,9 +227,13 @@ def validate(mode="accounting", *, runs=None, mfu_model="epoch", power_model="de
     runs : iterable of dict, optional
         Rows in the layout of ``data/published_runs.csv``; default
         :func:`scalesim.catalog.published_runs`.
-    mfu_model : {'epoch', 'runs', 'runs_by_generation'}
-        Prediction mode only. ``'epoch'``: scalesim's default MFU(n_chips) fit on Epoch AI's
-        reported MFU (external data: leave-one-out = in-sample). ``'runs'``: the median MFU
+    mfu_model : {'hierarchical', 'epoch', 'runs', 'runs_by_generation'}
+        Prediction mode only. ``'hierarchical'``: scalesim's default, effective MFU per
+        accelerator generation from the runs and Epoch AI's reported MFU
+        (:func:`scalesim.calibration.fit_hierarchical_utilisation`); in-sample predictions use the
+        shipped constants (what :func:`scalesim.simulate` does), leave-one-out ones a refit
+        without the run. ``'epoch'``: MFU(n_chips) fit on Epoch AI's reported MFU (external
+        data: leave-one-out = in-sample; runs without a chip count are skipped). ``'runs'``: the median MFU
         implied by the other published runs (:func:`scalesim.calibration.fit_run_utilisation`).
         ``'runs_by_generation'``: the other runs' median per accelerator generation, shrunk toward
         the pooled median (``by='generation'``).

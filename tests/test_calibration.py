@@ -106,3 +106,57 @@ def test_documented_run_calibration_matches_refit():
     assert fit["mfu"] == pytest.approx(MFU_RUNS_BY_GENERATION["pooled"], abs=5e-4)
     for gen, got in fit["by_generation"].items():
         assert got["mfu"] == pytest.approx(MFU_RUNS_BY_GENERATION[gen], abs=5e-4), gen
+
+
+# --- hierarchical utilisation (the simulate default) -----------------------------------------
+def test_documented_hierarchical_calibration_matches_refit():
+    from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M
+
+    fit = calibration.fit_hierarchical_utilisation()
+    assert (fit["n_runs"], fit["n_reported"]) == (M["n_runs"], M["n_reported"]) == (29, 31)
+    for key in ("eta", "pooled", "ratio_p10", "ratio_p90"):
+        assert fit[key] == pytest.approx(M[key], abs=5e-6), key
+    assert set(fit["by_generation"]) == {k for k in M if k[0] in "AHTV"}
+    for gen, got in fit["by_generation"].items():
+        assert got["mfu"] == pytest.approx(M[gen], abs=5e-6), gen
+
+
+@pytest.mark.parametrize("cell, gen", [("NVIDIA A100 SXM4 80 GB", "A100"), ("NVIDIA A100", "A100"),
+                                       ("Google TPU v3", "TPUv3"), ("NVIDIA Tesla V100S PCIe 32 GB", "V100"),
+                                       ("NVIDIA H800 SXM5", "H800"), ("NVIDIA A800 PCIe 40 GB", None),
+                                       ("Google TPU v5e,Google TPU v4", None), ("Amazon Trainium1", None), ("", None)])
+def test_epoch_generation(cell, gen):
+    assert calibration.epoch_generation(cell) == gen
+
+
+def test_epoch_duplicates_match_the_same_run_only():
+    runs = catalog.published_runs()
+    row = lambda system, hw: {"system": system, "hardware": hw}  # noqa: E731
+    assert calibration.epoch_duplicates(row("GPT-3 175B (davinci)", "NVIDIA Tesla V100 DGXS 32 GB"), runs) == ["GPT-3 175B"]
+    assert calibration.epoch_duplicates(row("Llama 2-70B", "NVIDIA A100 SXM4 80 GB"), runs) == ["Llama 2 70B"]
+    assert calibration.epoch_duplicates(row("Flan-PaLM 540B", "Google TPU v4"), runs) == []
+    assert calibration.epoch_duplicates(row("Code Llama-70B", "NVIDIA A100 SXM4 80 GB"), runs) == []
+    assert calibration.epoch_duplicates(row("GPT-3 175B (davinci)", "Google TPU v3"), runs) == []  # other silicon
+
+
+def _synthetic_run(k, acc, peak, mfu):
+    return {"model": f"m{k}", "accelerator": acc, "n_params": "1e9", "n_tokens": "1e12", "row_type": "primary",
+            "chip_hours": str(6e21 / (3600 * peak * mfu))}
+
+
+def test_hierarchical_recovers_a_known_structure():
+    # A100 runs at 0.4 effective with 0.5 reported (eta = 0.8); one H100 run at 0.1, H100 reported 0.25
+    runs = [_synthetic_run(k, "A100-80GB", 312e12, 0.4) for k in range(3)] + [_synthetic_run(9, "H100-80GB", 989.5e12, 0.1)]
+    reported = [{"system": f"e{k}", "hardware": "NVIDIA A100 SXM4 80 GB", "mfu": "0.5"} for k in range(3)]
+    reported += [{"system": "h", "hardware": "NVIDIA H100 SXM5 80GB", "mfu": "0.25"},
+                 {"system": "t", "hardware": "Google TPU v4", "mfu": "0.45"}]
+    fit = calibration.fit_hierarchical_utilisation(runs, reported)
+    # eta = median(0.4/0.5, 0.4/0.5, 0.4/0.5, 0.1/0.25) = 0.8
+    assert fit["eta"] == pytest.approx(0.8)
+    assert fit["by_generation"]["A100"]["mfu"] == pytest.approx(0.4)  # (3 x 0.4 + 2 x 0.8 x 0.5) / 5
+    assert fit["by_generation"]["H100"]["mfu"] == pytest.approx((0.1 + 2 * 0.8 * 0.25) / 3)
+    assert fit["by_generation"]["TPUv4"]["mfu"] == pytest.approx(0.8 * 0.45)  # no runs: the prior
+    loo = calibration.fit_hierarchical_utilisation(runs, reported, exclude=("m9",))
+    assert loo["by_generation"]["H100"]["mfu"] == pytest.approx(0.8 * 0.25)
+    with pytest.raises(ValueError, match="eta"):
+        calibration.fit_hierarchical_utilisation(runs, reported[-1:])

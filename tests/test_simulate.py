@@ -45,7 +45,8 @@ def test_defaults_are_recorded_with_sources():
     used = {d["name"]: d for d in ds.scalesim.defaults}
     assert "pue:industry" in used and used["pue:industry"]["value"] == 1.56
     assert "grid_gco2e_per_kwh:FR" in used and "Ember" in used["grid_gco2e_per_kwh:FR"]["source"]
-    assert "mfu" in used and "system_power_over_tdp:gpu" in used
+    assert "mfu:A100-SXM4-80GB" in used and "system_power_over_tdp:gpu" in used
+    assert used["mfu:A100-SXM4-80GB"]["low"] < used["mfu:A100-SXM4-80GB"]["value"] < used["mfu:A100-SXM4-80GB"]["high"]
     assert all(d["source"] for d in used.values())
 
 
@@ -145,7 +146,10 @@ def test_start_hour_time_weighting():
     (dict(n_params=7e9, n_tokens=float("inf"), hardware="H100", n_chips=8, region="FR"), "n_tokens must be finite"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", n_chips=0, region="FR"), "n_chips must be > 0"),
     (dict(n_params=7e9, n_tokens=1e11, flop=1e21, hardware="H100", n_chips=8, region="FR"), "either flop or n_params"),
-    (dict(n_params=7e9, n_tokens=1e11, hardware="H100", region="FR"), "time is needed"),
+    (dict(n_params=7e9, n_tokens=1e11, hardware="H100", region="FR", mfu="epoch"), "mfu='epoch' needs n_chips"),
+    (dict(n_params=7e9, n_tokens=1e11, hardware="H100", region="FR", mfu="heirarchical"),
+     "mfu must be a fraction or one of ('hierarchical', 'epoch'), got 'heirarchical'"),
+    (dict(hardware="H100", chip_hours=1e5, region="FR", mfu="epoch"), "either chip_hours"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", n_chips=8, region="FR", grid_gco2e_per_kwh=50), "either region or grid_gco2e_per_kwh"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", n_chips=8), "never falls back to a world average"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", n_chips=8, region="FR", mfu=45), "fractions, not percentages"),
@@ -228,3 +232,40 @@ def test_each_region_gets_its_own_diurnal_profile():
             wall_h = float(ds.wall_days.values) * 24
             expected = catalog.get_region(r).gco2e_per_kwh * float(window_mean_factor(prof, h, wall_h))
             assert float(ds.grid_gco2e_per_kwh.sel(region=r, start_hour=h)) == pytest.approx(expected, rel=1e-12)
+
+
+# --- default utilisation: the hierarchical calibration (models/hardware.py) ------------------
+def test_default_mfu_is_hierarchical_per_generation():
+    from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M
+
+    ds = ss.simulate(flop=1e23, hardware=["A100-SXM4-40GB", "A100", "H100", "TPUv4"], region="FR")
+    np.testing.assert_allclose(ds.mfu.values, [M["A100"], M["A100"], M["H100"], M["TPUv4"]])
+    assert "hierarchical" in ds.mfu.attrs["model"]
+    assert "wall_days" not in ds  # no n_chips: chip-hours, energy and carbon only
+    # chip-hours = C / (peak x mfu), independent of the chip count
+    h100 = ss.simulate(flop=1e23, hardware="H100", region="FR", n_chips=[64, 4096])
+    np.testing.assert_allclose(h100.chip_hours.values, 1e23 / (989.5e12 * M["H100"]) / 3600, rtol=1e-3)
+
+
+def test_default_mfu_pooled_for_a_generation_without_data_is_flagged():
+    from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M
+
+    ds = ss.simulate(flop=1e23, hardware="B200", region="FR")
+    assert float(ds.mfu) == pytest.approx(M["pooled"])
+    assert "no published run or reported MFU for generation B200" in ds.attrs["notes"]
+
+
+def test_default_mfu_range_follows_defaults_scenario():
+    kw = dict(flop=1e23, hardware="H100", region="FR")
+    low, mid, high = (float(ss.simulate(**kw, defaults=s).mfu) for s in ("low", "central", "high"))
+    assert high < mid < low  # 'low' emissions = high utilisation
+    from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M
+    assert low == pytest.approx(mid * M["ratio_p90"]) and high == pytest.approx(mid * M["ratio_p10"])
+
+
+def test_epoch_mfu_model_by_name():
+    from scalesim.models.hardware import mfu_default_epoch
+
+    ds = ss.simulate(flop=1e23, hardware="H100", region="FR", n_chips=[8, 8192], mfu="epoch")
+    np.testing.assert_allclose(ds.mfu.values, mfu_default_epoch(np.array([8, 8192])))
+    assert "epoch" in ds.mfu.attrs["model"]

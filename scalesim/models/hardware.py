@@ -36,8 +36,58 @@ MFU_MODEL_EPOCH = {"intercept": 0.548175, "slope_per_decade": -0.0481129,
 MFU_RUNS_BY_GENERATION = {"A100": 0.379, "H100": 0.172, "TPUv2": 0.396, "TPUv3": 0.348, "TPUv4": 0.313,
                           "V100": 0.278, "pooled": 0.318,
                           "source": "calibration.fit_run_utilisation(by='generation') on data/published_runs.csv"}
+#: Default utilisation model of :func:`scalesim.simulate` (``mfu='hierarchical'``): *effective*
+#: MFU (restarts, evaluation and idle time included, as in reported GPU-hours) per accelerator
+#: generation, fitted by ``scalesim.calibration.fit_hierarchical_utilisation`` on both shipped
+#: sources (a test pins the refit):
+#:
+#:   mfu_g = (n_g m_g + k eta r_g) / (n_g + k),  k = 2,
+#:
+#: with m_g, n_g the median and count of run-implied MFU (flop / (chip-hours x 3600 x peak),
+#: ``data/published_runs.csv``, 29 runs), r_g the median MFU reported for generation g by Epoch AI
+#: (``data/mfu_reported.csv``, 31 rows that are not themselves published runs) and eta = 0.770
+#: the median ratio of run-implied to reported MFU. A generation without runs gets eta r_g
+#: (H800, TPUv5e, TPUv5p); one with neither gets ``pooled``, the median run-implied MFU (flagged
+#: in the result's attrs). ``ratio_p10``/``ratio_p90``: in-sample percentiles of implied / fitted
+#: MFU, the ``defaults='high'``/``'low'`` multipliers. Leave-one-out median error of chip-hours
+#: over the 22 runs with N, D and chip-hours: README, Validation.
+MFU_MODEL_HIERARCHICAL = {"A100": 0.384868, "H100": 0.161822, "H800": 0.246361, "TPUv2": 0.327207,
+                          "TPUv3": 0.356748, "TPUv4": 0.311737, "TPUv5e": 0.415734, "TPUv5p": 0.400336,
+                          "V100": 0.182148, "pooled": 0.318180, "eta": 0.769878,
+                          "ratio_p10": 0.647027, "ratio_p90": 1.594964, "n_runs": 29, "n_reported": 31,
+                          "source": "calibration.fit_hierarchical_utilisation on data/published_runs.csv "
+                                    "and data/mfu_reported.csv (Epoch AI, CC BY 4.0)"}
 MFU_CLIP_LOW = 0.05
 MFU_CLIP_HIGH = 0.75
+
+
+def mfu_hierarchical(generation, *, table=MFU_MODEL_HIERARCHICAL, scale=1.0):
+    """Effective MFU of an accelerator generation from the hierarchical calibration [-].
+
+    Parameters
+    ----------
+    generation : str
+        Accelerator generation ('A100', 'H100', 'TPUv4', ...); one absent from ``table`` gets
+        ``table['pooled']``.
+    table : dict
+        Fitted values; default :data:`MFU_MODEL_HIERARCHICAL`.
+    scale : float
+        Multiplier for a range (``table['ratio_p10']`` / ``['ratio_p90']``) [-].
+
+    Returns
+    -------
+    mfu : float
+        Effective MFU [-], clipped to [0.05, 0.75].
+
+    Notes
+    -----
+    mfu_g = (n_g m_g + k eta r_g) / (n_g + k): see :data:`MFU_MODEL_HIERARCHICAL`. Relative to
+    the dense bf16 peak (fp16 on V100); restarts and idle time are already in it, so leave
+    ``goodput`` at 1 unless modelling extra lost time.
+    """
+    check_positive("scale", scale)
+    value = table.get(generation, table["pooled"])
+    return float(np.clip(value * scale, MFU_CLIP_LOW, MFU_CLIP_HIGH))
 
 
 def mfu_default_epoch(n_chips, *, intercept=MFU_MODEL_EPOCH["intercept"],
