@@ -65,3 +65,27 @@ def plot_validation(ds, ax=None, *, quantity="co2e_t", loo=False, band=0.25, **k
     ax.set_title(f"scalesim vs published runs ({ds.attrs.get('mode', '')})")
     ax.legend(title="hardware", frameon=False)
     return ax
+
+
+def plot_validation_panels(ds, *, band=0.25):
+    """Side-by-side predicted-vs-reported panels for the two headline quantities of a mode.
+
+    Accounting: energy [kWh] and tCO2e; prediction: chip-hours [h] and tCO2e, leave-one-out
+    where the utilisation or power model was refitted on the runs.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    prediction = ds.attrs.get("mode") == "prediction"
+    quantities = ("chip_hours", "co2e_t") if prediction else ("energy_kwh", "co2e_t")
+    loo = prediction and str(ds.attrs.get("loo", "")).startswith("refitted")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), layout="constrained")
+    for ax, q in zip(axes, quantities):
+        plot_validation(ds, ax, quantity=q, loo=loo, band=band)
+        ax.set_title(ax.get_ylabel().replace("predicted ", "").split(" [")[0])
+    suffix = f", utilisation model '{ds.attrs.get('mfu_model')}'" if prediction else ""
+    fig.suptitle(f"scalesim vs published runs ({ds.attrs.get('mode', '')}{suffix})")
+    return fig

@@ -30,11 +30,11 @@ examples:
 SIM_FIELDS = (  # (flag dest, type, list-valued)
     ("n_params", float, True), ("n_tokens", float, True), ("flop", float, True),
     ("hardware", str, True), ("region", str, True), ("n_chips", float, True),
-    ("chip_hours", float, True), ("mfu", float, True), ("chip_power_w", float, True),
+    ("chip_hours", float, True), ("mfu", "mfu", True), ("chip_power_w", float, True),
     ("grid_gco2e_per_kwh", float, True), ("start_hour", float, True),
     ("goodput", float, False), ("law", str, False), ("defaults", str, False),
 )
-TABLE_VARS = ("flop", "loss", "n_params", "n_tokens", "chip_hours", "wall_days", "energy_kwh", "co2e_t",
+TABLE_VARS = ("flop", "mfu", "loss", "n_params", "n_tokens", "chip_hours", "wall_days", "energy_kwh", "co2e_t",
               "total_co2e_t", "water_l", "feasible")
 
 
@@ -60,6 +60,15 @@ def _add_sim_flags(p, *, skip=()):
 
 
 def _convert(name, typ, raw):
+    if typ == "mfu":  # a fraction or a utilisation model's name
+        from .simulate import MFU_MODELS
+
+        if raw in MFU_MODELS:
+            return raw
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"--mfu: expected a fraction or one of {', '.join(MFU_MODELS)}, got {raw!r}") from None
     try:
         return typ(raw)
     except ValueError:
@@ -232,13 +241,17 @@ def cmd_validate(args):
     ds = v.validate(mode=args.mode, mfu_model=args.mfu_model, power_basis=args.power_basis,
                     exclude_compute_caveats=args.exclude_compute_caveats)
     print(v.format_validation_table(ds))
-    summary = v.validation_summary(ds)
-    print(json.dumps(summary, indent=1, default=str))
+    print()
+    print(v.format_validation_summary(ds))
+    if args.json:
+        summary = {"all_compared": v.validation_summary(ds, n_boot=2000)}
+        if args.mode == "prediction":
+            summary["n_d_chip_hours"] = v.validation_summary(ds, mask=v.criterion_mask(ds), n_boot=2000)
+        print(json.dumps(summary, indent=1, default=str))
     if args.figure:
-        from .plotting import plot_validation, save_figure
+        from .plotting import plot_validation_panels, save_figure
 
-        ax = plot_validation(ds)
-        paths = save_figure(ax.figure, Path(args.figure).with_suffix(""), formats=args.formats)
+        paths = save_figure(plot_validation_panels(ds), Path(args.figure).with_suffix(""), formats=args.formats)
         print("figure ->", ", ".join(map(str, paths)))
     return 0
 
@@ -340,8 +353,10 @@ def build_parser():
     v = sub.add_parser("validate", help="compare with published runs")
     v.add_argument("--mode", choices=("accounting", "prediction"), default="accounting")
     v.add_argument("--figure", metavar="PATH", help="also save the validation figure (stem; PNG + PDF)")
-    v.add_argument("--mfu-model", default="epoch", choices=("epoch", "runs", "runs_by_generation"),
-                   help="prediction mode: utilisation model (leave-one-out refits for 'runs*'; default: epoch)")
+    v.add_argument("--mfu-model", default="hierarchical", choices=("hierarchical", "epoch", "runs", "runs_by_generation"),
+                   help="prediction mode: utilisation model (leave-one-out refits for all but 'epoch'; "
+                        "default: hierarchical, scalesim's default)")
+    v.add_argument("--json", action="store_true", help="also print the summary as JSON (with bootstrap intervals)")
     v.add_argument("--power-basis", default="row", choices=("row", "model"),
                    help="prediction mode: each run's own power convention (TDP where the source used it) or the power model")
     v.add_argument("--exclude-compute-caveats", action="store_true",

@@ -206,11 +206,18 @@ def plot_diurnal(ds, ax=None, *, var="co2e_t", select=None):
     return ax
 
 
-def plot_validation(ds, ax=None, *, quantity="co2e_t"):
+def plot_validation(ds, ax=None, *, quantity="co2e_t", loo=False):
     """Predicted vs reported values of published runs (see :mod:`scalesim.validate`)."""
     from ._plot_validation import plot_validation as _plot
 
-    return _plot(ds, ax=ax, quantity=quantity)
+    return _plot(ds, ax=ax, quantity=quantity, loo=loo)
+
+
+def plot_validation_panels(ds):
+    """Two predicted-vs-reported panels (chip-hours or energy, and tCO2e); returns the Figure."""
+    from ._plot_validation import plot_validation_panels as _panels
+
+    return _panels(ds)
 
 
 #: Figure names usable in scenario files (``[output] figures = [...]``).
@@ -294,8 +301,15 @@ def _paper_figures():
         validate = importlib.import_module("scalesim.validate").validate
         return plot_validation(validate(mode="accounting")).figure
 
+    def validation_prediction():
+        import importlib
+
+        validate = importlib.import_module("scalesim.validate").validate
+        return plot_validation_panels(validate(mode="prediction"))
+
     figs = {"emissions_plane": plane, "pareto_front": pareto, "region_hardware_bars": bars,
-            "hardware_generations": generations, "diurnal": diurnal, "validation": validation}
+            "hardware_generations": generations, "diurnal": diurnal, "validation": validation,
+            "validation_prediction": validation_prediction}
     return figs, plt
 
 

@@ -73,13 +73,13 @@ class ScenarioError(ValueError):
     """An invalid scenario file; the message names the file and the key path."""
 
 
-_NUM, _STR, _PUE = "number", "string", "number or operator name"
+_NUM, _STR, _PUE, _MFU = "number", "string", "number or operator name", "number or utilisation model name"
 # key: (type, list allowed, range check)
 SWEEP_KEYS = {
     "n_params": (_NUM, True, "positive"), "n_tokens": (_NUM, True, "positive"),
     "flop": (_NUM, True, "positive"), "hardware": (_STR, True, "hardware"),
     "region": (_STR, True, "region"), "n_chips": (_NUM, True, "count"),
-    "chip_hours": (_NUM, True, "positive"), "mfu": (_NUM, True, "fraction"),
+    "chip_hours": (_NUM, True, "positive"), "mfu": (_MFU, True, "fraction"),
     "chip_power_w": (_NUM, True, "positive"), "pue": (_PUE, True, "pue"),
     "grid_gco2e_per_kwh": (_NUM, True, "non-negative"), "start_hour": (_NUM, True, "hour"),
     "goodput": (_NUM, False, "fraction"), "law": (_STR, False, "law"),
@@ -201,6 +201,15 @@ class _Checker:
                 if v.strip().lower() not in ops:
                     close = difflib.get_close_matches(v.lower(), ops, n=3)
                     raise self.error(key, f"unknown operator {v!r}; " + (f"closest: {', '.join(close)}" if close else f"allowed: {', '.join(ops)}"))
+                return
+            kind = _NUM
+        if kind == _MFU:
+            if isinstance(v, str):
+                models = importlib.import_module("scalesim.simulate").MFU_MODELS
+                if in_list:
+                    raise self.error(key, "a utilisation model name for mfu must be a single string, not in a list")
+                if v not in models:
+                    raise self.error(key, f"unknown utilisation model {v!r}; allowed: {', '.join(models)} or a fraction")
                 return
             kind = _NUM
         if kind == _NUM and not _is_num(v):
@@ -354,8 +363,10 @@ def _check_consistency(c, s, where):
         raise c.error(f"{where}.region", "is required (or grid_gco2e_per_kwh); there is no default grid")
     if not {"flop", "n_params", "chip_hours"} & set(s):
         raise c.error(where, "nothing to simulate: give n_params and n_tokens, flop, or chip_hours")
-    if not {"n_chips", "chip_hours", "mfu"} & set(s):
-        raise c.error(f"{where}.n_chips", "time is needed: give n_chips, chip_hours or mfu")
+    if s.get("mfu") == "epoch" and "n_chips" not in s:
+        raise c.error(f"{where}.mfu", "'epoch' needs n_chips (the model is a function of cluster size)")
+    if isinstance(s.get("mfu"), str) and "chip_hours" in s:
+        raise c.error(f"{where}.mfu", "give either chip_hours (time as reported) or a utilisation model, not both")
     if "start_hour" in s and ("n_chips" not in s or "region" not in s):
         raise c.error(f"{where}.start_hour", "needs n_chips and region (the window length and the profile)")
     if "law" in s and "n_params" not in s:

@@ -370,26 +370,42 @@ def criterion_mask(ds):
             & np.isfinite(ds["chip_hours_reported"]))
 
 
-def validation_summary(ds, *, mask=None):
+def validation_summary(ds, *, mask=None, n_boot=0, ci=0.90, seed=0):
     """Median and maximum absolute relative error per quantity.
 
     Parameters
     ----------
     ds : xarray.Dataset
         Output of :func:`validate`.
+    mask : array_like of bool, optional
+        Runs to summarise (e.g. :func:`criterion_mask`); default all compared runs.
+    n_boot : int
+        Bootstrap resamples of the runs for an interval on each median (0: none).
+    ci : float
+        Coverage of the percentile bootstrap interval [-], in (0, 1).
+    seed : int
+        Seed of the resampling (the interval is reproducible).
 
     Returns
     -------
     dict
         ``{'<q>[_loo]': {'n': rows compared, 'median_abs_rel_error': [-], 'max_abs_rel_error': [-],
-        'worst_run': model}}`` plus ``'n_runs'`` and ``'n_skipped'``.
-    mask : array_like of bool, optional
-        Runs to summarise (e.g. :func:`criterion_mask`); default all compared runs.
+        'worst_run': model[, 'median_ci': (low, high) [-]]}}`` plus ``'n_runs'`` and ``'n_skipped'``.
+
+    Notes
+    -----
+    With a dozen or two runs a median error is itself uncertain: the percentile bootstrap
+    (Efron & Tibshirani 1993, ch. 13) resamples the runs with replacement ``n_boot`` times.
     """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci!r}")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
     if mask is not None:
         ds = ds.isel(run=np.asarray(mask, bool))
     out = {"mode": ds.attrs.get("mode", ""), "n_runs": int(ds.sizes["run"]),
            "n_skipped": int((ds["status"] == "skipped").sum())}
+    rng = np.random.default_rng(seed)
     for v in ds.data_vars:
         if "_rel_error" not in v:
             continue
@@ -401,7 +417,34 @@ def validation_summary(ds, *, mask=None):
         out[key] = {"n": int(ok.sum()), "median_abs_rel_error": float(np.median(err[ok])),
                     "max_abs_rel_error": float(err[ok].max()),
                     "worst_run": str(ds["run"].values[ok][np.argmax(err[ok])])}
+        if n_boot:
+            e = err[ok]
+            medians = np.median(e[rng.integers(0, e.size, size=(int(n_boot), e.size))], axis=1)
+            lo, hi = np.percentile(medians, [50 * (1 - ci), 50 * (1 + ci)])
+            out[key]["median_ci"] = (float(lo), float(hi))
     return out
+
+
+def format_validation_summary(ds, *, n_boot=2000, ci=0.90):
+    """Readable summary of :func:`validate` output: one line per quantity (and leave-one-out).
+
+    Prediction mode adds the same over the runs with N, D and chip-hours (:func:`criterion_mask`).
+    """
+    blocks = [("all compared runs", None)]
+    if ds.attrs.get("mode") == "prediction":
+        blocks.append(("runs with N, D and reported chip-hours", criterion_mask(ds)))
+    lines = []
+    for title, mask in blocks:
+        s = validation_summary(ds, mask=mask, n_boot=n_boot, ci=ci)
+        lines += [f"{ds.attrs.get('mode', '')} mode, {title}: |relative error|",
+                  f"  {'quantity':<18} {'n':>3} {'median':>8} {f'{ci:.0%} interval':>16} {'max':>8}  worst run"]
+        for key in (k for k in s if isinstance(s[k], dict)):
+            r = s[key]
+            lo, hi = r.get("median_ci", (np.nan, np.nan))
+            lines.append(f"  {key:<18} {r['n']:>3} {r['median_abs_rel_error']:>8.1%} {f'{lo:.1%}-{hi:.1%}':>16} "
+                         f"{r['max_abs_rel_error']:>8.1%}  {r['worst_run']}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 def format_validation_table(ds, *, width=38):

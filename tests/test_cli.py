@@ -79,6 +79,16 @@ def test_simulate_bad_input_exit_2(capsys):
     assert "unknown hardware" in err and len(err.strip().splitlines()) == 1
     assert main(SIM + ["--hardware", "h100"]) == 2  # no region
     assert main(SIM + ["--hardware", "h100", "--region", "FR", "--mfu", "lots"]) == 2
+    assert "expected a fraction or one of hierarchical, epoch" in capsys.readouterr().err
+
+
+def test_simulate_mfu_model_by_name(capsys):
+    base = ["simulate", "--flop", "1e23", "--hardware", "h100", "--region", "FR", "--format", "json"]
+    assert main(base + ["--n-chips", "8", "--mfu", "epoch"]) == 0
+    epoch = json.loads(capsys.readouterr().out)[0]["mfu"]
+    assert main(base) == 0  # the default needs no chip count
+    default = json.loads(capsys.readouterr().out)[0]
+    assert default["mfu"] < epoch and "wall_days" not in default
 
 
 def test_internal_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
@@ -117,6 +127,16 @@ def test_validate_prediction_calibration_flags(capsys):
                  "--exclude-compute-caveats"]) == 0
     out = capsys.readouterr().out
     assert "chip_hours_loo" in out and "Llama 3.2 1B" in out  # skipped run listed with its reason
+
+
+def test_validate_prediction_default_summary_and_figure(tmp_path, capsys):
+    assert main(["validate", "--mode", "prediction", "--json", "--figure", str(tmp_path / "p"), "--formats", "png"]) == 0
+    out = capsys.readouterr().out
+    assert "runs with N, D and reported chip-hours" in out and "90% interval" in out
+    summary = json.loads(out[out.index("\n{") + 1:out.index("\nfigure ->")])
+    crit = summary["n_d_chip_hours"]["chip_hours_loo"]
+    assert crit["n"] == 22 and crit["median_ci"][0] < crit["median_abs_rel_error"] < crit["median_ci"][1]
+    assert (tmp_path / "p.png").exists()
     assert main(["validate", "--mode", "prediction", "--mfu-model", "nonsense"]) == 2
 
 

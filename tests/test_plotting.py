@@ -113,3 +113,13 @@ def test_make_all_figures_subset(tmp_path):
     assert (tmp_path / "diurnal.png").exists() and (tmp_path / "region_hardware_bars.png").exists()
     with pytest.raises(ValueError, match="only"):
         plotting.make_all_figures(tmp_path, only=["nope"])
+
+
+def test_validation_panels_render(tmp_path):
+    validate = pytest.importorskip("scalesim.validate")
+    fig = plotting.plot_validation_panels(validate.validate(mode="prediction"))
+    left, right = fig.axes[:2]
+    assert "leave-one-out" in left.get_ylabel() and "[h]" in left.get_xlabel()
+    assert "[t]" in right.get_xlabel()
+    written = plotting.make_all_figures(tmp_path, formats=("png",), only=["validation_prediction"])
+    assert (tmp_path / "validation_prediction.png").exists() and written["validation_prediction"]

@@ -143,6 +143,9 @@ BAD = [
     (BASE.replace("n_chips = 64", "n_chips = 6.5"), "sweep.n_chips", "whole number"),
     (BASE + "[extra]\n", "extra", "unknown key"),
     (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = 40"), "sweep.mfu", "not a percentage"),
+    (BASE.replace("n_chips = 64", "mfu = \"epoch\""), "sweep.mfu", "'epoch' needs n_chips"),
+    (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = \"hierarchy\""), "sweep.mfu", "allowed: hierarchical, epoch"),
+    (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = [\"epoch\"]"), "sweep.mfu[0]", "single string"),
     (BASE.replace("n_chips = 64", "n_chips = 64\npue = 0.9"), "sweep.pue", ">= 1"),
     (BASE.replace("n_chips = 64", "n_chips = 64\npue = \"gooogle\""), "sweep.pue", "google"),
     (BASE.replace("n_params = 1e9", "n_params = {logspace = [1e8, 1e10, 0]}"), "sweep.n_params.logspace[2]", "positive integer"),
@@ -265,3 +268,12 @@ def test_carbon_aware_timing_uses_each_regions_profile(tmp_path):
     ds = run_scenario(SCENARIO_DIR / "carbon_aware_timing.toml", base_dir=tmp_path, progress=False).dataset
     swing = (ds.co2e_t.max("start_hour") / ds.co2e_t.min("start_hour")).to_series()
     assert swing["US-CAL-CISO"] > 1.5 > swing["ZA"]  # solar California vs coal-dominated South Africa
+
+
+def test_mfu_model_by_name_and_no_chip_count(tmp_path):
+    from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL
+
+    res = run_scenario(write(tmp_path, BASE.replace("n_chips = 64", 'mfu = "hierarchical"')), base_dir=tmp_path,
+                       progress=False)
+    assert "wall_days" not in res.dataset  # no chip count: chip-hours, energy and carbon only
+    np.testing.assert_allclose(res.dataset.mfu.values, MFU_MODEL_HIERARCHICAL["H100"])

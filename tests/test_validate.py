@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from scalesim import catalog
-from scalesim.validate import criterion_mask, format_validation_table, validate, validation_summary
+import xarray as xr
+
+from scalesim.validate import (criterion_mask, format_validation_summary, format_validation_table, validate,
+                             validation_summary)
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +233,29 @@ def test_plot_renders_under_agg(pred):
     with pytest.raises(ValueError, match="quantity"):
         plot_validation(pred, quantity="water_l")
     plt.close("all")
+
+
+def test_summary_bootstrap_interval(pred):
+    mask = criterion_mask(pred)
+    a = validation_summary(pred, mask=mask, n_boot=500, seed=1)["chip_hours_loo"]
+    b = validation_summary(pred, mask=mask, n_boot=500, seed=1)["chip_hours_loo"]
+    assert a["median_ci"] == b["median_ci"]  # reproducible
+    assert a["median_ci"][0] < a["median_abs_rel_error"] < a["median_ci"][1]
+    assert "median_ci" not in validation_summary(pred, mask=mask)["chip_hours_loo"]
+    with pytest.raises(ValueError, match="ci must be in"):
+        validation_summary(pred, ci=90)
+    with pytest.raises(ValueError, match="n_boot"):
+        validation_summary(pred, n_boot=-1)
+
+
+def test_summary_bootstrap_collapses_on_equal_errors(pred):
+    ds = pred.copy()
+    ds["chip_hours_rel_error"] = xr.full_like(ds["chip_hours_rel_error"], 0.1)
+    s = validation_summary(ds, n_boot=200)["chip_hours"]
+    assert s["median_ci"] == pytest.approx((0.1, 0.1))
+
+
+def test_formatted_summary_lists_both_sets(pred, acc):
+    text = format_validation_summary(pred, n_boot=100)
+    assert "all compared runs" in text and "runs with N, D and reported chip-hours" in text
+    assert "runs with N, D" not in format_validation_summary(acc, n_boot=0)
