@@ -37,9 +37,8 @@ def bench_simulate():
     ds = ss.simulate(**kw)
 
     # fused numpy reference: the same arithmetic on pre-resolved factors (lookups not timed)
-    peak = ds.chip_hours.isel(n_params=0, n_tokens=0).values  # placeholder to get dims order
     peak = np.array([catalog.get_hardware(h).peak_flop_per_s("bf16") for h in hws])
-    mfu = float(ds.mfu)
+    mfu = ds.mfu.transpose("hardware").values  # default utilisation: one value per accelerator generation
     power = ds.chip_power_w.values
     pue, ci, wue = ds.pue.values, ds.grid_gco2e_per_kwh.values, None
     defaults = {d["name"]: d["value"] for d in ds.scalesim.defaults}
