@@ -116,7 +116,7 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
     hardware : str or sequence of str
         Accelerator id or alias (``'H100-SXM5-80GB'``, ``'h100'``, ``'TPUv5p'``).
     n_chips : array_like, optional
-        Accelerators used; gives ``wall_days`` and the default MFU.
+        Accelerators used; gives ``wall_days`` (and the ``mfu='epoch'`` utilisation).
     chip_hours : array_like, optional
         Reported accelerator-hours [h] (accounting mode: time as reported, no throughput model).
     mfu : array_like or str, optional

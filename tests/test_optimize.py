@@ -94,6 +94,17 @@ def test_max_wall_days_chooses_chip_count():
     assert float(r.n_chips.sel(max_wall_days=2)) > float(r.n_chips.sel(max_wall_days=20))
 
 
+@pytest.mark.parametrize("mfu", [None, "epoch"])
+def test_max_wall_days_chip_count_is_the_smallest(mfu):
+    kw = dict(target_loss=2.1, hardware="H100", region="FR", max_wall_days=[2, 20], max_n_chips=100_000)
+    r = ss.optimize(**kw, **({"mfu": mfu} if mfu else {}))
+    for days in (2, 20):
+        x = r.sel(max_wall_days=days)
+        fewer = ss.simulate(n_params=float(x.n_params), n_tokens=float(x.n_tokens), hardware="H100", region="FR",
+                            n_chips=float(x.n_chips) - 1, **({"mfu": mfu} if mfu else {}))
+        assert float(x.wall_days) <= days * (1 + 1e-9) < float(fewer.wall_days)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(target_loss=1.8), "above the irreducible loss E = 1.8172"),
     (dict(target_loss=2.1, law="hofmann2022"), "did you mean 'hoffmann2022'"),
