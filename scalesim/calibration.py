@@ -173,16 +173,19 @@ def compute_caveat(row):
 def run_group(row):
     """Key shared by rows that describe the same training run (or a copy of it), or ``None``.
 
-    (generation, N active, D) with N and D rounded to 2 significant figures: Llama 3 8B and
-    Llama 3.1 8B (same N, 15T tokens, same cluster) share a key. Leave-one-out refits leave the
-    whole group out. Third-party re-estimates are never fitted on (see :func:`fit_run_utilisation`).
+    (organisation, generation, N active, D) with the organisation's first word in lower case and
+    N and D rounded to 2 significant figures: Llama 3 8B and Llama 3.1 8B (Meta, same N, 15T
+    tokens, same cluster) share a key; LLaMA-7B (Meta) and MPT-7B (MosaicML), the same N and D on
+    A100s, do not. Leave-one-out refits leave the whole group out. Third-party re-estimates are
+    never fitted on (see :func:`fit_run_utilisation`).
     """
     hw = hardware_of(row)
     n = parse_number(row.get("n_params_active")) or parse_number(row.get("n_params"))
     d = parse_number(row.get("n_tokens"))
     if hw is None or not n or not d:
         return None
-    return accelerator_generation(hw), float(f"{n:.1e}"), float(f"{d:.1e}")
+    org = (row.get("organisation") or "").lower().split()
+    return org[0] if org else "", accelerator_generation(hw), float(f"{n:.1e}"), float(f"{d:.1e}")
 
 
 def fit_run_utilisation(rows=None, *, exclude=(), by=None, prior_weight=PRIOR_WEIGHT_GENERATION):
@@ -319,20 +322,25 @@ def fit_hierarchical_utilisation(rows=None, mfu_rows=None, *, exclude=(), prior_
         mfu_g = (n_g m_g + k eta r_g) / (n_g + k),
 
     with m_g, n_g the median and count of g's run-implied MFU and k = ``prior_weight`` (a
-    generation without runs gets its prior). Reported-MFU rows that describe a published run
-    (:func:`epoch_duplicates`) are dropped, so no run is counted twice and a left-out run's own
-    reported MFU never informs its prediction. Shipped data (29 runs, 31 reported rows): eta = 0.770,
-    A100 0.385, H100 0.162, TPUv3 0.357, TPUv4 0.312, V100 0.182; implied / fitted p10/p90
-    0.647/1.595 (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`).
+    generation without runs gets its prior). Reported-MFU rows that describe a published run with
+    an implied MFU (:func:`epoch_duplicates`) are dropped, so no run is counted twice and a left-out
+    run's own reported MFU never informs its prediction; rows for runs without chip-hours (OPT-175B,
+    GLaM, Megatron-Turing NLG) are kept, as they are the only figure for those runs. Shipped data (29 runs, 34 reported rows): eta = 0.777,
+    A100 0.385, H100 0.162, TPUv3 0.358, TPUv4 0.257, V100 0.183; implied / fitted p10/p90
+    0.646/1.591 (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`).
     """
     rows = tuple(catalog.published_runs() if rows is None else rows)
     mfu_rows = catalog.mfu_reported() if mfu_rows is None else mfu_rows
+    # runs with an implied MFU before anything is left out: their reported-MFU rows are dropped even
+    # when the run itself is left out, so a left-out run's own figures never reach its prediction
+    counted = set(fit_run_utilisation(rows)["points"])
+    counted_rows = [r for r in rows if r["model"] in counted]
     runs = fit_run_utilisation(rows, exclude=exclude)["points"]
     gens = {r["model"]: accelerator_generation(hardware_of(r)) for r in rows if r["model"] in runs}
     reported = {}
     for r in mfu_rows:
         g, m = epoch_generation(r.get("hardware")), parse_number(r.get("mfu"))
-        if g is not None and m is not None and not epoch_duplicates(r, rows):
+        if g is not None and m is not None and not epoch_duplicates(r, counted_rows):
             reported.setdefault(g, []).append(m)
     r_med = {g: float(np.median(v)) for g, v in reported.items()}
     ratios = [runs[m] / r_med[g] for m, g in gens.items() if g in r_med]

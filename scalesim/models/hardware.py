@@ -45,16 +45,16 @@ MFU_RUNS_BY_GENERATION = {"A100": 0.379, "H100": 0.172, "TPUv2": 0.396, "TPUv3":
 #:
 #: with m_g, n_g the median and count of run-implied MFU (flop / (chip-hours x 3600 x peak),
 #: ``data/published_runs.csv``, 29 runs), r_g the median MFU reported for generation g by Epoch AI
-#: (``data/mfu_reported.csv``, 31 rows that are not themselves published runs) and eta = 0.770
+#: (``data/mfu_reported.csv``, 34 rows not already counted as a published run) and eta = 0.777
 #: the median ratio of run-implied to reported MFU. A generation without runs gets eta r_g
 #: (H800, TPUv5e, TPUv5p); one with neither gets ``pooled``, the median run-implied MFU (flagged
 #: in the result's attrs). ``ratio_p10``/``ratio_p90``: in-sample percentiles of implied / fitted
 #: MFU, the ``defaults='high'``/``'low'`` multipliers. Leave-one-out median error of chip-hours
 #: over the 22 runs with N, D and chip-hours: README, Validation.
-MFU_MODEL_HIERARCHICAL = {"A100": 0.384868, "H100": 0.161822, "H800": 0.246361, "TPUv2": 0.327207,
-                          "TPUv3": 0.356748, "TPUv4": 0.311737, "TPUv5e": 0.415734, "TPUv5p": 0.400336,
-                          "V100": 0.182148, "pooled": 0.318180, "eta": 0.769878,
-                          "ratio_p10": 0.647027, "ratio_p90": 1.594964, "n_runs": 29, "n_reported": 31,
+MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, "TPUv2": 0.328555,
+                          "TPUv3": 0.357578, "TPUv4": 0.256723, "TPUv5e": 0.419631, "TPUv5p": 0.404089,
+                          "V100": 0.183239, "pooled": 0.318180, "eta": 0.777095,
+                          "ratio_p10": 0.645989, "ratio_p90": 1.591112, "n_runs": 29, "n_reported": 34,
                           "source": "calibration.fit_hierarchical_utilisation on data/published_runs.csv "
                                     "and data/mfu_reported.csv (Epoch AI, CC BY 4.0)"}
 MFU_CLIP_LOW = 0.05
