@@ -156,14 +156,6 @@ COMPUTE_CAVEATS = {"lower bound": "token count is a lower bound",
                    "continued training": "continued training of another model"}
 
 
-def accelerator_generation(hw):
-    """Accelerator generation of a catalogue :class:`~scalesim.catalog.Hardware`: 'A100', 'TPUv3', ...
-
-    Memory and form-factor variants (A100 40/80 GB) share a generation.
-    """
-    return hw.generation
-
-
 def compute_caveat(row):
     """Why 6 N D is not a point estimate of a run's compute, from its ``notes`` ('' if none)."""
     notes = (row.get("notes") or "").lower()
@@ -185,7 +177,7 @@ def run_group(row):
     if hw is None or not n or not d:
         return None
     org = (row.get("organisation") or "").lower().split()
-    return org[0] if org else "", accelerator_generation(hw), float(f"{n:.1e}"), float(f"{d:.1e}")
+    return org[0] if org else "", hw.generation, float(f"{n:.1e}"), float(f"{d:.1e}")
 
 
 def fit_run_utilisation(rows=None, *, exclude=(), by=None, prior_weight=PRIOR_WEIGHT_GENERATION):
@@ -200,7 +192,7 @@ def fit_run_utilisation(rows=None, *, exclude=(), by=None, prior_weight=PRIOR_WE
         ``model`` names to leave out (leave-one-out refits).
     by : {None, 'generation'}
         ``None``: one constant (the median). ``'generation'``: also one value per accelerator
-        generation (:func:`accelerator_generation`), the generation's median shrunk toward the
+        generation (:attr:`scalesim.catalog.Hardware.generation`), the generation's median shrunk toward the
         pooled median.
     prior_weight : float
         Pseudo-observations of the pooled median in the shrinkage [-]; default
@@ -234,7 +226,7 @@ def fit_run_utilisation(rows=None, *, exclude=(), by=None, prior_weight=PRIOR_WE
     out = {"mfu": med, "p10": float(np.percentile(v, 10)), "p90": float(np.percentile(v, 90)),
            "n_points": len(pts), "points": pts}
     if by == "generation":
-        gens = {r["model"]: accelerator_generation(hardware_of(r)) for r in use if r["model"] in pts}
+        gens = {r["model"]: hardware_of(r).generation for r in use if r["model"] in pts}
         out["by_generation"] = {}
         for g in sorted(set(gens.values())):
             vg = np.array([pts[m] for m, gm in gens.items() if gm == g])
@@ -260,7 +252,7 @@ def epoch_generation(hardware):
     if not m or "," in text or ";" in text:
         return None
     try:
-        return accelerator_generation(catalog.get_hardware(m.group(1).replace(" ", "")))
+        return catalog.get_hardware(m.group(1).replace(" ", "")).generation
     except ValueError:
         return None
 
@@ -282,7 +274,7 @@ def epoch_duplicates(mfu_row, runs):
     out = []
     for r in runs:
         hw, rk = hardware_of(r), _name_key(r.get("model"))
-        if hw is not None and rk and accelerator_generation(hw) == gen and (rk.startswith(key) or key.startswith(rk)):
+        if hw is not None and rk and hw.generation == gen and (rk.startswith(key) or key.startswith(rk)):
             out.append(r["model"])
     return out
 
@@ -325,18 +317,18 @@ def fit_hierarchical_utilisation(rows=None, mfu_rows=None, *, exclude=(), prior_
     generation without runs gets its prior). Reported-MFU rows that describe a published run with
     an implied MFU (:func:`epoch_duplicates`) are dropped, so no run is counted twice and a left-out
     run's own reported MFU never informs its prediction; rows for runs without chip-hours (OPT-175B,
-    GLaM, Megatron-Turing NLG) are kept, as they are the only figure for those runs. Shipped data (29 runs, 34 reported rows): eta = 0.777,
-    A100 0.385, H100 0.162, TPUv3 0.358, TPUv4 0.257, V100 0.183; implied / fitted p10/p90
+    GLaM, Megatron-Turing NLG) are kept, as they are the only figure for those runs. Shipped data
+    (29 runs, 34 reported rows): eta = 0.777, A100 0.385, H100 0.162, TPUv3 0.358, TPUv4 0.257, V100 0.183; implied / fitted p10/p90
     0.646/1.591 (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`).
     """
     rows = tuple(catalog.published_runs() if rows is None else rows)
     mfu_rows = catalog.mfu_reported() if mfu_rows is None else mfu_rows
     # runs with an implied MFU before anything is left out: their reported-MFU rows are dropped even
     # when the run itself is left out, so a left-out run's own figures never reach its prediction
-    counted = set(fit_run_utilisation(rows)["points"])
-    counted_rows = [r for r in rows if r["model"] in counted]
-    runs = fit_run_utilisation(rows, exclude=exclude)["points"]
-    gens = {r["model"]: accelerator_generation(hardware_of(r)) for r in rows if r["model"] in runs}
+    implied = fit_run_utilisation(rows)["points"]
+    counted_rows = [r for r in rows if r["model"] in implied]
+    runs = {m: v for m, v in implied.items() if m not in set(exclude)}
+    gens = {r["model"]: hardware_of(r).generation for r in rows if r["model"] in runs}
     reported = {}
     for r in mfu_rows:
         g, m = epoch_generation(r.get("hardware")), parse_number(r.get("mfu"))

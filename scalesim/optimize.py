@@ -117,7 +117,8 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         raise ValueError(f"method must be 'auto', 'closed' or 'numeric', got {method!r}")
     if unique_tokens is not None and scaling.get_law(law).form != "muennighoff":
         raise ValueError(f"unique_tokens needs the data-constrained law 'muennighoff2023', got law={law!r}")
-    if mfu == "epoch" and n_chips is None and max_wall_days is None:
+    epoch_mfu = isinstance(mfu, str) and mfu == "epoch"  # the one utilisation model that depends on n_chips
+    if epoch_mfu and n_chips is None and max_wall_days is None:
         raise ValueError("mfu='epoch' needs n_chips (or max_wall_days to choose n_chips)")
     if inference_tokens is None or np.any(np.asarray(inference_tokens) < 0):
         raise ValueError(f"inference_tokens must be >= 0, got {inference_tokens!r}")
@@ -158,7 +159,7 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         n, so n x mfu(n) increases; solved by bisection on log n in plain numpy (no closed form).
         """
         seconds = max_wall_days * H_PER_DAY * S_PER_H
-        if mfu != "epoch":
+        if not epoch_mfu:
             if "achieved" not in probe:  # achieved FLOP/s per chip with the utilisation model, on its dims
                 probe["achieved"] = 1e20 / (simulate(flop=1e20, n_chips=1, **sim_kw).chip_hours * S_PER_H)
             n = np.ceil(flop_train / seconds / probe["achieved"] - 1e-9)

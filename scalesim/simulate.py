@@ -236,10 +236,8 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
 
     if mfu_in is not None:
         mfu_da = mfu_in
-    elif ch is not None and C is not None and mfu_model is None:
-        mfu_da = None  # implied from reported chip-hours below
-    elif ch is not None and mfu_model is None:
-        mfu_da = None  # accounting from chip-hours alone: no throughput model needed
+    elif ch is not None:
+        mfu_da = None  # time as reported; MFU implied below where compute is known
     elif mfu_model == "epoch":
         m = hw_model.MFU_MODEL_EPOCH
         offset = {"central": 0.0, "low": m["residual_p90"], "high": m["residual_p10"]}[d.side]

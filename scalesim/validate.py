@@ -176,7 +176,7 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
             kw["mfu"] = calibration.fit_run_utilisation(fit_rows, exclude=exclude)["mfu"]
         elif mfu_model == "runs_by_generation":
             fit = calibration.fit_run_utilisation(fit_rows, exclude=exclude, by="generation")
-            kw["mfu"] = fit["by_generation"].get(calibration.accelerator_generation(hw), fit)["mfu"]
+            kw["mfu"] = fit["by_generation"].get(hw.generation, fit)["mfu"]
         if power_basis == "row" and tdp and hw.tdp_w is not None:
             kw["chip_power_w"] = hw.tdp_w  # the source's convention: chip-hours x TDP
         elif power_model == "runs" and hw.tdp_w is not None:

@@ -105,6 +105,12 @@ def test_max_wall_days_chip_count_is_the_smallest(mfu):
         assert float(x.wall_days) <= days * (1 + 1e-9) < float(fewer.wall_days)
 
 
+def test_max_wall_days_with_a_list_of_mfu():
+    r = ss.optimize(target_loss=2.1, hardware="H100", region="FR", max_wall_days=20, mfu=[0.3, 0.4])
+    assert (r.wall_days <= 20 * (1 + 1e-9)).all()
+    assert float(r.n_chips.sel(mfu=0.3)) > float(r.n_chips.sel(mfu=0.4))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(target_loss=1.8), "above the irreducible loss E = 1.8172"),
     (dict(target_loss=2.1, law="hofmann2022"), "did you mean 'hoffmann2022'"),
