@@ -318,8 +318,8 @@ def fit_hierarchical_utilisation(rows=None, mfu_rows=None, *, exclude=(), prior_
     an implied MFU (:func:`epoch_duplicates`) are dropped, so no run is counted twice and a left-out
     run's own reported MFU never informs its prediction; rows for runs without chip-hours (OPT-175B,
     GLaM, Megatron-Turing NLG) are kept, as they are the only figure for those runs. Shipped data
-    (29 runs, 34 reported rows): eta = 0.777, A100 0.385, H100 0.162, TPUv3 0.358, TPUv4 0.257, V100 0.183; implied / fitted p10/p90
-    0.646/1.591 (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`).
+    (29 runs, 34 reported rows): eta = 0.777, A100 0.385, H100 0.162, TPUv3 0.358, TPUv4 0.257,
+    V100 0.183; implied / fitted p10/p90 0.646/1.591 (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`).
     """
     rows = tuple(catalog.published_runs() if rows is None else rows)
     mfu_rows = catalog.mfu_reported() if mfu_rows is None else mfu_rows
