@@ -84,7 +84,7 @@ def bench_simulate():
 
 def bench_optimize():
     try:
-        from scalesim.optimize import bench_optimize as run
+        from scalesim.solve.optimization import bench_optimize as run
     except ImportError as exc:  # optimize not available in this build
         print(f"optimize benchmark skipped: {exc}")
         return

@@ -26,7 +26,7 @@ class ScalesimAccessor:
 
     def optimum(self, objective="co2e_t", *, over=("n_params", "n_tokens"), **kwargs):
         """Grid argmin of ``objective`` over dims ``over`` subject to constraints; see
-        :func:`scalesim.optimize.grid_optimum`."""
-        from .optimize import grid_optimum
+        :func:`scalesim.solve.optimization.grid_optimum`."""
+        from scalesim.solve.optimization import grid_optimum
 
         return grid_optimum(self._ds, objective=objective, over=over, **kwargs)

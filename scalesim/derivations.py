@@ -1,6 +1,6 @@
 r"""Symbolic derivation of the compute-optimal closed forms of the Chinchilla loss.
 
-The closed forms used in :mod:`scalesim.models.scaling` are derived here with sympy, so that
+The closed forms used in :mod:`scalesim.models.scaling_laws` are derived here with sympy, so that
 the tests can check the implementation against the derivation rather than against a second
 hand-typed copy of the same formulas.
 

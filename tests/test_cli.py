@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scalesim import __version__
-from scalesim.cli import main
+from scalesim.interface.cli import main
 
 pytest.importorskip("h5netcdf")
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -94,7 +94,7 @@ def test_simulate_mfu_model_by_name(capsys):
 def test_internal_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
     def boom(**kw):
         raise RuntimeError("kaboom")
-    monkeypatch.setattr(sys.modules["scalesim.simulate"], "simulate", boom)
+    monkeypatch.setattr(sys.modules["scalesim.chain.simulation"], "simulate", boom)
     assert main(SIM + ["--hardware", "h100", "--region", "FR"]) == 1
     err = capsys.readouterr().err
     assert "internal error" in err and "kaboom" in err and "Traceback" not in err
@@ -103,8 +103,8 @@ def test_internal_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
 
 
 def test_optimize(capsys):
-    pytest.importorskip("scalesim.scaling")
-    pytest.importorskip("scalesim.optimize")
+    pytest.importorskip("scalesim.laws")
+    pytest.importorskip("scalesim.solve.optimization")
     args = ["optimize", "--target-loss", "2.2", "--hardware", "H100-SXM5-80GB", "--n-chips", "1024",
             "--region", "FR,US", "--format", "json"]
     assert main(args) == 0
@@ -116,7 +116,7 @@ def test_optimize(capsys):
 
 
 def test_validate(tmp_path, capsys):
-    pytest.importorskip("scalesim.validate")
+    pytest.importorskip("scalesim.validation")
     assert main(["validate", "--mode", "accounting", "--figure", str(tmp_path / "val"), "--formats", "png"]) == 0
     assert (tmp_path / "val.png").exists()
     assert main(["validate", "--mode", "guess"]) == 2
@@ -152,6 +152,6 @@ def test_catalog(capsys):
     assert "H100-SXM5-80GB" in out and "TPUv5p" not in out
     assert main(["catalog", "regions", "--search", "europe-north"]) == 0
     assert "gcp:europe-north1" in capsys.readouterr().out
-    pytest.importorskip("scalesim.scaling")
+    pytest.importorskip("scalesim.laws")
     assert main(["catalog", "laws"]) == 0
     assert "besiroglu2024" in capsys.readouterr().out

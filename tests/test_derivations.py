@@ -2,7 +2,7 @@
 
 scalesim.derivations derives N_opt(C), D_opt(C), L_opt(C) and C_min(L*) from
 L = E + A N^-alpha + B D^-beta under C = k N D; here the lambdified derivation is compared with
-scalesim.models.scaling for every published constant set of the Chinchilla form.
+scalesim.models.scaling_laws for every published constant set of the Chinchilla form.
 """
 
 import subprocess
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from scalesim import derivations
-from scalesim import scaling as ss
-from scalesim.models import scaling as models
+from scalesim import laws as ss
+from scalesim.models import scaling_laws as models
 
 LAWS = ["hoffmann2022", "hoffmann2022_unrounded", "besiroglu2024", "muennighoff2023"]
 FLOPS = np.array([1e18, 3e21, 5.76e23, 3.8e25, 1e28])
@@ -80,7 +80,7 @@ def test_derivation_structure():
 
 
 def test_import_scalesim_does_not_import_sympy():
-    code = ("import sys, scalesim, scalesim.scaling, scalesim.derivations; "
+    code = ("import sys, scalesim, scalesim.laws, scalesim.derivations; "
             "print('sympy' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -5,15 +5,15 @@ import pytest
 import xarray as xr
 
 import scalesim as ss
-from scalesim import scaling
-from scalesim.models.scaling import min_params_for_loss, tokens_for_loss
+from scalesim import laws
+from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
 
 KW = dict(hardware="H100-SXM5-80GB", n_chips=2048, region=["FR", "US-CAL-CISO", "PL"])
 
 
 def brute_force_target(target, *, inference_tokens=0.0, n_grid=4001, law="besiroglu2024", **kw):
     """Lifetime co2e on a fine grid of N along the iso-loss curve; argmin per region."""
-    p = scaling.get_law(law).params
+    p = laws.get_law(law).params
     nmin = float(min_params_for_loss(target, **p))
     n = np.geomspace(nmin * 1.01, nmin * 1e3, n_grid)
     d = tokens_for_loss(n, target, **p)
@@ -35,7 +35,7 @@ def test_closed_form_equals_numeric_when_emissions_proportional_to_flops():
     for v in ("n_params", "n_tokens", "co2e_t", "energy_kwh"):
         np.testing.assert_allclose(numeric[v], closed[v], rtol=1e-6)
     # and the closed form is Hoffmann Eq. 4 at the minimum compute for the target
-    ref = scaling.compute_optimal(scaling.min_flop(2.1, law="besiroglu2024"), law="besiroglu2024")
+    ref = laws.compute_optimal(laws.min_flop(2.1, law="besiroglu2024"), law="besiroglu2024")
     assert float(closed.n_params.sel(target_loss=2.1, region="FR")) == pytest.approx(float(ref.n_params), rel=1e-12)
     loss, target = xr.broadcast(closed.loss, closed.target_loss)
     np.testing.assert_allclose(loss, target, rtol=1e-9)
@@ -68,7 +68,7 @@ def test_inference_on_other_hardware_and_region():
 
 def test_flop_budget_equals_compute_optimal():
     r = ss.optimize(flop_budget=5.76e23, law="besiroglu2024", **KW)
-    ref = scaling.compute_optimal(5.76e23, law="besiroglu2024")
+    ref = laws.compute_optimal(5.76e23, law="besiroglu2024")
     assert float(r.n_params.isel(region=0)) == pytest.approx(float(ref.n_params), rel=1e-12)
     assert float(r.n_tokens.isel(region=0)) / float(r.n_params.isel(region=0)) == pytest.approx(18.4, abs=0.05)
 

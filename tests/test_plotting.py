@@ -12,7 +12,7 @@ mpl = pytest.importorskip("matplotlib")
 mpl.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from scalesim import plotting  # noqa: E402
+from scalesim.interface import plotting  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -22,12 +22,12 @@ def _close():
 
 
 def _law():
-    scaling = pytest.importorskip("scalesim.scaling")
+    scaling = pytest.importorskip("scalesim.laws")
     return "besiroglu2024" if "besiroglu2024" in scaling.LAWS else next(iter(scaling.LAWS))
 
 
 def test_import_scalesim_does_not_import_matplotlib():
-    code = "import sys, scalesim, scalesim.plotting, scalesim.scenarios, scalesim.cli; " \
+    code = "import sys, scalesim, scalesim.interface.plotting, scalesim.interface.scenarios, scalesim.interface.cli; " \
            "print([m for m in ('matplotlib', 'dask', 'sympy', 'scipy.optimize') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -80,7 +80,7 @@ def test_diurnal():
 
 
 def test_validation_reexport():
-    validate = pytest.importorskip("scalesim.validate")
+    validate = pytest.importorskip("scalesim.validation")
     ax = plotting.plot_validation(validate.validate(mode="accounting"))
     assert ax.get_xlabel() or ax.get_ylabel()
 
@@ -116,7 +116,7 @@ def test_make_all_figures_subset(tmp_path):
 
 
 def test_validation_panels_render(tmp_path):
-    validate = pytest.importorskip("scalesim.validate")
+    validate = pytest.importorskip("scalesim.validation")
     fig = plotting.plot_validation_panels(validate.validate(mode="prediction"))
     left, right = fig.axes[:2]
     assert "leave-one-out" in left.get_ylabel() and "[h]" in left.get_xlabel()

@@ -1,4 +1,4 @@
-"""Tests for scalesim.scaling: published numbers, the registry, fitting, parity and errors.
+"""Tests for scalesim.laws: published numbers, the registry, fitting, parity and errors.
 
 Published numbers are typed in from reference/scaling_laws.md (Sec. 1 and 2) with the source
 of each. Unless a row says otherwise, the tolerance is half a unit in the last printed digit.
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from scalesim import scaling as ss
-from scalesim.models import scaling as models
+from scalesim import laws as ss
+from scalesim.models import scaling_laws as models
 
 
 def half_unit(printed: str) -> float:

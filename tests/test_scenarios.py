@@ -11,14 +11,14 @@ import pytest
 import xarray as xr
 
 import scalesim as ss
-from scalesim import scenarios
-from scalesim.scenarios import ScenarioError, load_scenario, run_scenario
+from scalesim.interface import scenarios
+from scalesim.interface.scenarios import ScenarioError, load_scenario, run_scenario
 
 pytest.importorskip("h5netcdf")
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 SHIPPED = sorted(SCENARIO_DIR.glob("*.toml"))
-NEEDS = {"optimal_vs_inference": ("scalesim.optimize", "scalesim.scaling")}
+NEEDS = {"optimal_vs_inference": ("scalesim.solve.optimization", "scalesim.laws")}
 
 
 def shrink(sc, k=3):
@@ -196,7 +196,7 @@ def test_missing_file_is_a_scenario_error(tmp_path):
 def test_validation_happens_before_computation(tmp_path, monkeypatch):
     import sys
 
-    monkeypatch.setattr(sys.modules["scalesim.simulate"], "simulate", lambda **kw: pytest.fail("computed before validation"))
+    monkeypatch.setattr(sys.modules["scalesim.chain.simulation"], "simulate", lambda **kw: pytest.fail("computed before validation"))
     with pytest.raises(ScenarioError):
         run_scenario(write(tmp_path, BASE.replace('"US"', '"Atlantis"')), base_dir=tmp_path)
 
@@ -255,7 +255,7 @@ def test_summary_frame_tidy_and_stats():
     small = ss.simulate(n_params=[1e9, 2e9], n_tokens=2e10, hardware="h100", n_chips=8, region="FR")
     df = scenarios.summary_frame(small)
     assert list(df.columns) == ["co2e_t", "energy_kwh", "wall_days"] and len(df) == 2
-    from scalesim.cli import _format_table, _units_of
+    from scalesim.interface.cli import _format_table, _units_of
 
     assert "co2e_t [t]" in _format_table(df, units=_units_of(small))
     big = ss.simulate(n_params=ss.logspace(1e8, 1e10, 30), n_tokens=ss.logspace(1e10, 1e12, 30),

@@ -1,4 +1,4 @@
-"""Contract, parity, invariant and error tests for scalesim.simulate."""
+"""Contract, parity, invariant and error tests for scalesim.chain.simulation."""
 
 import ast
 import re

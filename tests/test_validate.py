@@ -1,4 +1,4 @@
-"""Tests for scalesim.validate: published runs reproduced in their own accounting basis."""
+"""Tests for scalesim.validation: published runs reproduced in their own accounting basis."""
 
 import random
 
@@ -8,7 +8,7 @@ import pytest
 from scalesim import catalog
 import xarray as xr
 
-from scalesim.validate import (criterion_mask, format_validation_summary, format_validation_table, validate,
+from scalesim.validation import (criterion_mask, format_validation_summary, format_validation_table, validate,
                              validation_summary)
 
 
@@ -226,7 +226,7 @@ def test_plot_renders_under_agg(pred):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scalesim._plot_validation import plot_validation
+    from scalesim.interface._plot_validation import plot_validation
 
     ax = plot_validation(pred, quantity="chip_hours", loo=True)
     assert ax.get_xscale() == "log" and "[h]" in ax.get_xlabel()

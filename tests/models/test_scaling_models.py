@@ -1,4 +1,4 @@
-"""Tests for scalesim.models.scaling: invariants, numerics, parity, errors and layering.
+"""Tests for scalesim.models.scaling_laws: invariants, numerics, parity, errors and layering.
 
 Published numbers (the sheet's tables, Hoffmann Table 3, Muennighoff's tables) are pinned in
 tests/test_scaling.py through the registry; here the constants are typed in directly so that
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from scalesim.models import scaling as m
+from scalesim.models import scaling_laws as m
 
 # Hoffmann et al. 2022 Eq. 10 (rounded) and the Muennighoff et al. 2023 C4 fit (datablations
 # README), typed in from reference/scaling_laws.md 1.2 and 1.5.

@@ -1,7 +1,7 @@
 """Calibration of the default utilisation (MFU) and power models on the shipped data.
 
 Three fits, each a plain function of table rows (the shipped tables by default) so that tests can
-refit on a subset and :mod:`scalesim.validate` can refit with one run left out:
+refit on a subset and :mod:`scalesim.validation` can refit with one run left out:
 
 ``fit_utilisation_model``
     mfu = a + b log10(n_chips), ordinary least squares on Epoch AI's reported MFU table
@@ -32,8 +32,8 @@ import re
 
 import numpy as np
 
-from . import catalog
-from .units import S_PER_H, W_PER_KW
+from scalesim import catalog
+from scalesim.units import S_PER_H, W_PER_KW
 
 #: Accelerator names used in ``published_runs.csv`` that are not catalogue aliases.
 ACCELERATOR_IDS = {"TPUv2": "TPUv2", "TPUv3": "TPUv3", "TPUv4": "TPUv4", "V100": "V100-SXM2-32GB",

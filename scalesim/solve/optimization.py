@@ -17,12 +17,13 @@ import json
 import numpy as np
 import xarray as xr
 
-from . import scaling, variables
-from .models import flops as flop_models
-from .models import hardware as hw_model
-from .models.scaling import golden_section_minimize
-from .simulate import _as_input, simulate
-from .units import H_PER_DAY, S_PER_H
+from scalesim import laws as scaling
+from scalesim import variables
+from scalesim.models import flops as flop_models
+from scalesim.models import hardware as hw_model
+from scalesim.models.scaling_laws import golden_section_minimize
+from scalesim.chain.simulation import _as_input, simulate
+from scalesim.units import H_PER_DAY, S_PER_H
 
 OBJECTIVES = ("co2e_t", "total_co2e_t", "energy_kwh", "flop", "water_l")
 _OUT_VARS = ("flop", "mfu", "chip_hours", "wall_days", "energy_kwh", "co2e_t", "embodied_co2e_t",
@@ -41,7 +42,7 @@ def _law_fns(law, unique_tokens):
         return scaling.loss(n, d, law=law, unique_tokens=unique_tokens)
 
     if lw.form == "chinchilla" and unique_tokens is None:
-        from .models.scaling import min_params_for_loss, tokens_for_loss
+        from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
 
         return lw, loss, (lambda n, target: tokens_for_loss(n, target, **p)), (lambda target: min_params_for_loss(target, **p))
     return lw, loss, None, None
@@ -79,7 +80,7 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
     flop_budget : float or sequence, optional
         Goal: best loss with training + inference FLOPs within this budget [FLOP].
     law : str
-        Scaling law (see :data:`scalesim.scaling.LAWS`).
+        Scaling law (see :data:`scalesim.laws.LAWS`).
     objective : {'co2e_t', 'total_co2e_t', 'energy_kwh', 'flop', 'water_l'}
         Quantity minimised (target goal) or budgeted (carbon_budget_t); training plus inference.
     hardware, n_chips, mfu, region, grid_gco2e_per_kwh, **simulate_kwargs
@@ -391,7 +392,7 @@ def bench_optimize():
 
     from scipy.optimize import minimize_scalar
 
-    from . import catalog
+    from scalesim import catalog
 
     regions = catalog.region_ids("country")[:100]
     hws = ["A100-SXM4-80GB", "H100-SXM5-80GB", "TPUv4", "TPUv5p", "B200", "V100-SXM2-32GB", "MI300X", "H200-SXM-141GB", "TPUv6e", "Gaudi3"]
@@ -402,7 +403,7 @@ def bench_optimize():
     ds = optimize(target_loss=targets, **kw)
     t_vec = time.perf_counter() - t0
     lw = scaling.get_law("besiroglu2024")
-    from .models.scaling import min_params_for_loss, tokens_for_loss
+    from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
 
     sample = 100
     rng = np.random.default_rng(0)

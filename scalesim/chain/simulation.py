@@ -12,11 +12,13 @@ import json
 import numpy as np
 import xarray as xr
 
-from . import __version__, catalog, variables
-from .models import datacenter, embodied, flops, grid
-from .models import hardware as hw_model
-from .models._checks import check_at_least, check_fraction, check_positive
-from .units import H_PER_DAY, S_PER_H, W_PER_KW
+from scalesim import __version__
+from scalesim import catalog
+from scalesim import variables
+from scalesim.models import datacenter, embodied, flops, grid
+from scalesim.models import hardware as hw_model
+from scalesim.models._checks import check_at_least, check_fraction, check_positive
+from scalesim.units import H_PER_DAY, S_PER_H, W_PER_KW
 
 #: Utilisation models selectable by name with ``mfu=`` (the first is the default).
 MFU_MODELS = ("hierarchical", "epoch")
@@ -152,7 +154,7 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
     embodied_kgco2e_per_chip, lifetime_years : float, optional
         Embodied carbon per accelerator incl. host share [kgCO2e] and amortisation period [yr].
     law : str, optional
-        Scaling law (see :data:`scalesim.scaling.LAWS`); adds ``loss``.
+        Scaling law (see :data:`scalesim.laws.LAWS`); adds ``loss``.
     defaults : {'central', 'low', 'high'}
         Which end of every default's documented range to use (low = low emissions).
 
@@ -408,7 +410,7 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
     if law is not None:
         if N is None:
             raise ValueError("law= needs n_params and n_tokens (loss is a function of both)")
-        from . import scaling
+        from scalesim import laws as scaling
 
         out["loss"] = scaling.loss(N, D, law=law)
         models["loss"] = law

@@ -29,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import calibration, catalog
-from .models import hardware as hw_model
-from .simulate import simulate
-from .units import KWH_PER_MWH, W_PER_KW
+from scalesim import calibration, catalog
+from scalesim.models import hardware as hw_model
+from scalesim.chain.simulation import simulate
+from scalesim.units import KWH_PER_MWH, W_PER_KW
 
 MODES = ("accounting", "prediction")
 QUANTITIES = ("chip_hours", "wall_days", "energy_kwh", "co2e_t")

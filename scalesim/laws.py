@@ -7,7 +7,7 @@ be overwritten) and :func:`fit_law` fits the Chinchilla form to (N, D, loss) obs
 Hoffmann et al.'s procedure.
 
 The functions :func:`loss`, :func:`compute_optimal` and :func:`min_flop` dispatch on the law's
-form to the pure models in :mod:`scalesim.models.scaling`; they take scalars, numpy arrays and
+form to the pure models in :mod:`scalesim.models.scaling_laws`; they take scalars, numpy arrays and
 ``xarray.DataArray`` alike and broadcast. The default law is ``"besiroglu2024"`` (Epoch's
 refit of Chinchilla Approach 3), as recommended in reference/scaling_laws.md Sec. 7.
 
@@ -38,7 +38,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from scalesim.models import scaling as _models
+from scalesim.models import scaling_laws as _models
 from scalesim.models._checks import check_positive
 
 __all__ = [
@@ -82,7 +82,7 @@ class Law:
         Functional form: Hoffmann et al. 2022 Eq. 2, Kaplan et al. 2020 Eq. 1.5, or
         Muennighoff et al. 2023 (Chinchilla form on effective N', D').
     params : Mapping[str, float]
-        Constants, keyed as the keyword arguments of :mod:`scalesim.models.scaling`
+        Constants, keyed as the keyword arguments of :mod:`scalesim.models.scaling_laws`
         (``e, a, b, alpha, beta`` [+ ``r_d_star, r_n_star``], or ``n_c, d_c, alpha_n,
         alpha_d``). Read-only.
     n_params_basis : {"total", "non-embedding"}
@@ -292,7 +292,7 @@ def compute_optimal(flop, law=DEFAULT_LAW, *, unique_tokens=None, flop_per_param
     Notes
     -----
     Chinchilla form (and Muennighoff without ``unique_tokens``): the closed form of Hoffmann
-    et al. 2022 Eq. 4 (:func:`scalesim.models.scaling.compute_optimal_chinchilla_form`).
+    et al. 2022 Eq. 4 (:func:`scalesim.models.scaling_laws.compute_optimal_chinchilla_form`).
     Kaplan form and Muennighoff with limited data: golden-section minimisation of the loss over
     log N along the iso-FLOP line.
     """
@@ -315,7 +315,7 @@ def compute_optimal(flop, law=DEFAULT_LAW, *, unique_tokens=None, flop_per_param
 def min_flop(target_loss, law=DEFAULT_LAW, *, flop_per_param_token=6.0):
     """Minimum training compute C_min(L*) [FLOP] to reach ``target_loss`` [nats/token].
 
-    Closed form of :func:`scalesim.models.scaling.min_flop_for_loss_chinchilla_form` for the
+    Closed form of :func:`scalesim.models.scaling_laws.min_flop_for_loss_chinchilla_form` for the
     Chinchilla form and for Muennighoff with unlimited data. Raises ValueError for a target at
     or below the law's E, and for the Kaplan form (no irreducible term: scaling_laws.md Sec. 7,
     pitfall 5).

@@ -61,7 +61,7 @@ def _add_sim_flags(p, *, skip=()):
 
 def _convert(name, typ, raw):
     if typ == "mfu":  # a fraction or a utilisation model's name
-        from .simulate import MFU_MODELS
+        from scalesim.chain.simulation import MFU_MODELS
 
         if raw in MFU_MODELS:
             return raw
@@ -93,7 +93,7 @@ def _sim_kwargs(args, *, skip=()):
 
 
 def _emit(ds, fmt, out=None):
-    from . import scenarios
+    from scalesim.interface import scenarios
 
     out = out or sys.stdout
     cols = [v for v in TABLE_VARS if v in ds.data_vars]
@@ -158,7 +158,7 @@ def _headline(result):
 
 # ----------------------------------------------------------------------------- actions
 def cmd_run(args):
-    from . import scenarios
+    from scalesim.interface import scenarios
 
     files = []
     for p in args.paths:
@@ -189,7 +189,7 @@ def cmd_run(args):
 def _write_run_summary(rows, path):
     import pandas as pd
 
-    from .scenarios import _atomic_write
+    from scalesim.interface.scenarios import _atomic_write
 
     df = pd.DataFrame(rows).set_index("scenario")
     if path.suffix == ".csv":
@@ -207,7 +207,7 @@ def _markdown(df):
 
 
 def cmd_simulate(args):
-    from .simulate import simulate
+    from scalesim.chain.simulation import simulate
 
     _emit(simulate(**_sim_kwargs(args)), args.format)
     return 0
@@ -216,7 +216,7 @@ def cmd_simulate(args):
 def cmd_optimize(args):
     import importlib
 
-    optimize = importlib.import_module("scalesim.optimize").optimize
+    optimize = importlib.import_module("scalesim.solve.optimization").optimize
     kw = _sim_kwargs(args, skip=("n_params", "n_tokens", "flop", "law"))
     for name in ("target_loss", "carbon_budget_t", "flop_budget", "inference_tokens", "max_wall_days",
                  "unique_tokens"):
@@ -237,7 +237,7 @@ def cmd_optimize(args):
 def cmd_validate(args):
     import importlib
 
-    v = importlib.import_module("scalesim.validate")  # the package attribute is the function
+    v = importlib.import_module("scalesim.validation")  # the package attribute is the function
     ds = v.validate(mode=args.mode, mfu_model=args.mfu_model, power_basis=args.power_basis,
                     exclude_compute_caveats=args.exclude_compute_caveats)
     print(v.format_validation_table(ds))
@@ -249,7 +249,7 @@ def cmd_validate(args):
             summary["n_d_chip_hours"] = v.validation_summary(ds, mask=v.criterion_mask(ds), n_boot=2000)
         print(json.dumps(summary, indent=1, default=str))
     if args.figure:
-        from .plotting import plot_validation_panels, save_figure
+        from scalesim.interface.plotting import plot_validation_panels, save_figure
 
         paths = save_figure(plot_validation_panels(ds), Path(args.figure).with_suffix(""), formats=args.formats)
         print("figure ->", ", ".join(map(str, paths)))
@@ -257,7 +257,7 @@ def cmd_validate(args):
 
 
 def cmd_figures(args):
-    from .plotting import make_all_figures
+    from scalesim.interface.plotting import make_all_figures
 
     written = make_all_figures(args.out, formats=args.formats, only=args.only)
     for name, paths in written.items():
@@ -266,7 +266,7 @@ def cmd_figures(args):
 
 
 def cmd_catalog(args):
-    from . import catalog
+    from scalesim import catalog
 
     if args.what == "hardware":
         rows = []
@@ -279,7 +279,7 @@ def cmd_catalog(args):
                 for r in map(catalog.get_region, catalog.region_ids())]
         head = ("region_id", "kind", "name", "gco2e_per_kwh", "year", "diurnal_profile")
     else:
-        from .scaling import LAWS
+        from scalesim.laws import LAWS
 
         rows = [(k, _describe_law(v)) for k, v in LAWS.items()]
         head = ("law", "description")
@@ -310,7 +310,7 @@ def _describe_law(v):
 # ----------------------------------------------------------------------------- parser
 def build_parser():
     """The argparse parser (exposed for documentation and tests)."""
-    from . import __version__
+    from scalesim import __version__
 
     p = argparse.ArgumentParser(prog="scalesim", description="What-if simulator for the FLOPs, time, energy, "
                                 "carbon and water of training large language models.",

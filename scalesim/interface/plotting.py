@@ -180,7 +180,7 @@ def plot_diurnal(ds, ax=None, *, var="co2e_t", select=None):
     solid: ``var`` of the run by local start hour relative to its mean over start hours, both
     in percent. The gap between the best and the mean start hour is the timing saving.
     """
-    from . import catalog
+    from scalesim import catalog
 
     _need(ds, var, ("start_hour",))
     ax = _axes(ax, figsize=(6, 4))
@@ -207,15 +207,15 @@ def plot_diurnal(ds, ax=None, *, var="co2e_t", select=None):
 
 
 def plot_validation(ds, ax=None, *, quantity="co2e_t", loo=False):
-    """Predicted vs reported values of published runs (see :mod:`scalesim.validate`)."""
-    from ._plot_validation import plot_validation as _plot
+    """Predicted vs reported values of published runs (see :mod:`scalesim.validation`)."""
+    from scalesim.interface._plot_validation import plot_validation as _plot
 
     return _plot(ds, ax=ax, quantity=quantity, loo=loo)
 
 
 def plot_validation_panels(ds):
     """Two predicted-vs-reported panels (chip-hours or energy, and tCO2e); returns the Figure."""
-    from ._plot_validation import plot_validation_panels as _panels
+    from scalesim.interface._plot_validation import plot_validation_panels as _panels
 
     return _panels(ds)
 
@@ -256,7 +256,7 @@ def _paper_figures():
     import scalesim as ss
 
     try:
-        from . import scaling
+        from scalesim import laws as scaling
     except ImportError:
         scaling = None
     law = "besiroglu2024" if scaling is not None and "besiroglu2024" in getattr(scaling, "LAWS", {}) else None
@@ -300,13 +300,13 @@ def _paper_figures():
     def validation():
         import importlib
 
-        validate = importlib.import_module("scalesim.validate").validate
+        validate = importlib.import_module("scalesim.validation").validate
         return plot_validation(validate(mode="accounting")).figure
 
     def validation_prediction():
         import importlib
 
-        validate = importlib.import_module("scalesim.validate").validate
+        validate = importlib.import_module("scalesim.validation").validate
         return plot_validation_panels(validate(mode="prediction"))
 
     figs = {"emissions_plane": plane, "pareto_front": pareto, "region_hardware_bars": bars,
@@ -331,7 +331,7 @@ def make_all_figures(out_dir="figures", *, formats=("png", "pdf"), only=None):
     -------
     dict
         ``{name: [paths]}`` for the figures written; a figure whose module is missing (e.g.
-        validation before :mod:`scalesim.validate` exists) maps to the error message instead.
+        validation before :mod:`scalesim.validation` exists) maps to the error message instead.
     """
     figs, plt = _paper_figures()
     if only is not None:

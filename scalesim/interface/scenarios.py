@@ -38,7 +38,7 @@ Schema
     [output]
     netcdf = "results/quickstart.nc"          # paths relative to the working directory
     csv = "results/quickstart_summary.csv"
-    figures = ["region_hardware_bars"]        # names in scalesim.plotting.FIGURES
+    figures = ["region_hardware_bars"]        # names in scalesim.interface.plotting.FIGURES
     formats = ["png", "pdf"]
     figures_dir = "results"                   # default: the netcdf file's directory
     table = ["co2e_t", "energy_kwh", "wall_days"]   # columns of the printed table
@@ -61,7 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import catalog, variables
+from scalesim import catalog
+from scalesim import variables
 
 try:  # Python >= 3.11
     import tomllib
@@ -205,7 +206,7 @@ class _Checker:
             kind = _NUM
         if kind == _MFU:
             if isinstance(v, str):
-                models = importlib.import_module("scalesim.simulate").MFU_MODELS
+                models = importlib.import_module("scalesim.chain.simulation").MFU_MODELS
                 if in_list:
                     raise self.error(key, "a utilisation model name for mfu must be a single string, not in a list")
                 if v not in models:
@@ -241,7 +242,7 @@ class _Checker:
                 raise self.error(key, str(exc)) from None
         elif check == "law":
             try:
-                laws = importlib.import_module("scalesim.scaling").LAWS
+                laws = importlib.import_module("scalesim.laws").LAWS
             except ImportError:  # scaling module absent: simulate will report it
                 laws = None
             if laws is not None and v not in laws:
@@ -374,7 +375,7 @@ def _check_consistency(c, s, where):
 
 
 def _check_output(c, out, name):
-    from . import plotting  # no matplotlib import at module level
+    from scalesim.interface import plotting  # no matplotlib import at module level
 
     res = {"netcdf": f"results/{name}.nc", "csv": f"results/{name}_summary.csv", "figures": [],
            "formats": ["png", "pdf"], "table": list(DEFAULT_TABLE)}
@@ -439,7 +440,7 @@ _CHUNK_CELLS = 200_000  # sweeps larger than this are run in chunks along the la
 def _compute(sc, progress):
     import xarray as xr
 
-    from .simulate import simulate
+    from scalesim.chain.simulation import simulate
 
     if sc.runs is not None:
         step = _progress(progress, sc.name, len(sc.runs))
@@ -458,7 +459,7 @@ def _compute(sc, progress):
         ds = ds.assign_coords(run=[r["name"] for r in sc.runs])
         return variables.attach(ds)
     if sc.optimize is not None:
-        opt = importlib.import_module("scalesim.optimize").optimize
+        opt = importlib.import_module("scalesim.solve.optimization").optimize
         kw = {k: v for k, v in sc.optimize.items() if k != "objective"}
         kw.update({k: _tuple(v) if k.endswith("_bounds") else v for k, v in kw.items()})
         objectives = sc.optimize.get("objective", "co2e_t")
@@ -587,7 +588,7 @@ def run_scenario(scenario, *, force=False, progress=None, base_dir=None):
     _atomic_write(csv_path, lambda tmp: frame.to_csv(tmp, index=frame.index.name is not None
                                                      or frame.index.nlevels > 1))
     if fig_paths:
-        from . import plotting
+        from scalesim.interface import plotting
 
         for name, stem in zip(sc.output["figures"], fig_paths):
             ax = plotting.FIGURES[name](ds)

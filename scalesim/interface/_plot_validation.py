@@ -1,4 +1,4 @@
-"""Predicted vs reported plot for :func:`scalesim.validate.validate` (matplotlib imported lazily)."""
+"""Predicted vs reported plot for :func:`scalesim.validation.validate` (matplotlib imported lazily)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def plot_validation(ds, ax=None, *, quantity="co2e_t", loo=False, band=0.25, **k
     Parameters
     ----------
     ds : xarray.Dataset
-        Output of :func:`scalesim.validate.validate`.
+        Output of :func:`scalesim.validation.validate`.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure's otherwise.
     quantity : str

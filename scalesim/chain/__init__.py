@@ -1,0 +1,1 @@
+"""Chain layer: validate inputs -> run steps -> compose a labelled Dataset (simulate, throughput)."""

@@ -1,0 +1,1 @@
+"""Interface layer: command line, scenario files and figures (thin: parse -> library call -> files)."""

@@ -1,0 +1,1 @@
+"""Solve layer: searches on top of the chain (emission-optimal configurations)."""
