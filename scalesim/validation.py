@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from scalesim import calibration, catalog
+from scalesim import calibration
+from scalesim import runs as runs_data
 from scalesim.models import hardware as hw_model
 from scalesim.chain.simulation import simulate
 from scalesim.units import KWH_PER_MWH, W_PER_KW
@@ -56,19 +57,15 @@ NOT_REPRODUCIBLE = {
 def _basis(row):
     """(energy basis, co2e basis) of a row's reported figures: 'facility', 'it' or None.
 
-    energy: 'it' where the source excludes PUE (BLOOM 'dynamic', OLMo GPU energy, Luccioni's
-    inferred IT energy, GLM GPU-h x 400 W), else 'facility' (Patterson et al., LLaMA, Granite).
-    co2e: 'it' where the source applies intensity to energy without PUE (BLOOM's 24.69 t),
-    else 'facility' (energy x PUE x intensity).
+    The row's enumerated ``energy_boundary`` and ``co2e_boundary`` (:mod:`scalesim.runs`):
+    energy 'it' where the source excludes PUE (BLOOM 'dynamic', OLMo GPU energy, Luccioni's
+    inferred IT energy, GLM GPU-h x 400 W), else 'facility' (Patterson et al., LLaMA, Granite);
+    None where no energy is reported as a number or its boundary is not stated. co2e 'it' where
+    the source applies intensity to energy without PUE (BLOOM's 24.69 t), else 'facility'
+    (energy x PUE x intensity); stated wherever the row gives an intensity (checked).
     """
-    scope = row.get("energy_scope", "").lower()
-    tb = row.get("tco2e_basis", "").lower()
-    e = None
-    if calibration.parse_number(row.get("energy_mwh")) is not None:
-        it_words = ("no pue", "before pue", "'dynamic'", "it energy", "treated as it", "total gpu power")
-        e = "it" if any(w in scope for w in it_words) else "facility"
-    c = "it" if "dynamic only" in tb else "facility"
-    return e, c
+    e = (row["energy_boundary"] or None) if calibration.parse_number(row.get("energy_mwh")) is not None else None
+    return e, row["co2e_boundary"]
 
 
 def _num(row, key, scale=1.0):
@@ -98,7 +95,7 @@ def _account_row(row, hw):
            "co2e_t_reported": c_rep, "energy_kwh_predicted": np.nan, "co2e_t_predicted": np.nan,
            "it_energy_kwh": np.nan, "method": ""}
     reasons = []
-    circular = "derived average" in row.get("chip_power_basis", "").lower()
+    circular = row["power_provenance"] == "derived_from_energy"
     if np.isfinite(ch) and np.isfinite(p) and not circular:
         # chip-hours x power per chip (x PUE) (x intensity)
         pue_used = pue if np.isfinite(pue) else 1.0
@@ -111,7 +108,8 @@ def _account_row(row, hw):
         elif e_basis:
             out["energy_kwh_predicted"] = fac if e_basis == "facility" else it
         else:
-            reasons.append("energy: not reported as a number")
+            reasons.append("energy: boundary not stated (energy_boundary)" if np.isfinite(e_rep)
+                           else "energy: not reported as a number")
         if not np.isfinite(c_rep):
             reasons.append("co2e: not reported")
         elif not np.isfinite(ci):
@@ -120,7 +118,8 @@ def _account_row(row, hw):
             reasons.append("co2e: PUE not reported")
         else:
             out["co2e_t_predicted"] = _sim_scalar(ds, "co2e_t") if c_basis == "facility" else it * ci / 1e6
-    elif np.isfinite(e_rep) and np.isfinite(c_rep) and np.isfinite(ci) and (e_basis == "it" or np.isfinite(pue)):
+    elif (np.isfinite(e_rep) and np.isfinite(c_rep) and np.isfinite(ci) and e_basis
+          and (e_basis == "it" or np.isfinite(pue))):
         # reported energy is an input here; only its tCO2e is reproduced
         pue_used = pue if np.isfinite(pue) else 1.0
         it_kwh = e_rep if e_basis == "it" else e_rep / pue_used
@@ -142,12 +141,6 @@ def _account_row(row, hw):
 
 
 # ----------------------------------------------------------------------------- prediction
-def _tdp_convention(row):
-    """True where the source computed its energy as chip-hours x TDP (``chip_power_basis`` only)."""
-    basis = row.get("chip_power_basis", "").lower()
-    return basis.startswith("tdp") or "peak power capacity" in basis
-
-
 def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fit_rows):
     """Predict one row in-sample and leave-one-out; returns (values, status, reason)."""
     e_basis, c_basis = _basis(row)
@@ -160,7 +153,7 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
         return None, "skipped", "no compute: needs n_params and n_tokens, or flop"
     if mfu_model == "epoch" and not n_chips:
         return None, "skipped", "n_chips not reported (the 'epoch' MFU model depends on it)"
-    tdp = _tdp_convention(row)
+    tdp = runs_data.is_tdp_convention(row)  # the source's convention (power_provenance), never its outcomes
 
     def run_sim(exclude):
         kw = {}
@@ -225,8 +218,8 @@ def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_mo
         ``'accounting'``: reproduce each run from its own reported chip-hours, power, PUE and
         intensity. ``'prediction'``: predict from N, D, hardware, chip count, PUE and intensity.
     runs : iterable of dict, optional
-        Rows in the layout of ``data/published_runs.csv``; default
-        :func:`scalesim.catalog.published_runs`.
+        Rows in the layout of ``data/published_runs.csv``, enumerated accounting columns included
+        (checked by :func:`scalesim.runs.check_run`); default :func:`scalesim.runs.published_runs`.
     mfu_model : {'hierarchical', 'epoch', 'runs', 'runs_by_generation'}
         Prediction mode only. ``'hierarchical'``: scalesim's default, effective MFU per
         accelerator generation from the runs and Epoch AI's reported MFU
@@ -242,14 +235,15 @@ def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_mo
         (``data/power_model.csv``). ``'runs'``: per-family median of the power the runs assumed
         / TDP (mostly TDP), refitted without the predicted run.
     power_basis : {'row', 'model'}
-        Prediction mode only. ``'row'``: where the run's ``chip_power_basis`` says its source
-        counted chip-hours x TDP (LLaMA, Llama 2-4, BLOOM, GLM, Granite), predict with power =
+        Prediction mode only. ``'row'``: where the run's ``power_provenance`` says its source
+        counted chip-hours x TDP (``'tdp'``, ``'peak_capacity'``: LLaMA, Llama 2-4, BLOOM, GLM,
+        Granite), predict with power =
         catalogue TDP, the convention being predicted; other rows use ``power_model``. Reads the
         convention only, never the row's power or outcomes. ``'model'``: ``power_model`` for all.
     exclude_compute_caveats : bool
-        Prediction mode only. Skip (and never fit on) runs whose ``notes`` say that 6 N D is not a
-        point estimate of their compute (:func:`scalesim.calibration.compute_caveat`: token
-        count a bound, pruned or distilled model). The rule reads notes, never outcomes.
+        Prediction mode only. Skip (and never fit on) runs whose ``compute_caveat`` codes say that
+        6 N D is not a point estimate of their compute (:func:`scalesim.calibration.compute_caveat`:
+        token count a bound, pruned or distilled model). The rule reads codes, never outcomes.
 
     Returns
     -------
@@ -270,7 +264,7 @@ def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_mo
         raise ValueError(f"power_basis must be one of {POWER_BASES}, got {power_basis!r}")
     if power_model not in ("default", "runs"):
         raise ValueError(f"power_model must be one of ('default', 'runs'), got {power_model!r}")
-    runs = tuple(catalog.published_runs() if runs is None else runs)
+    runs = runs_data.published_runs() if runs is None else tuple(map(runs_data.check_run, runs))
     loo = mode == "prediction" and (mfu_model != "epoch" or power_model == "runs")
     caveat = {r["model"]: calibration.compute_caveat(r) if exclude_compute_caveats else "" for r in runs}
     fit_rows = tuple(r for r in runs if not caveat[r["model"]])

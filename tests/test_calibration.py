@@ -100,6 +100,27 @@ def test_compute_caveat_and_run_group():
     assert not any(m.endswith("re-estimate]") for m in calibration.fit_run_utilisation()["points"])
 
 
+def test_compute_caveat_and_power_fits_read_codes_not_wording():
+    row = next(r for r in catalog.published_runs() if r["model"] == "LLaMA-65B")
+    assert calibration.compute_caveat(dict(row, notes="distilled; lower bound")) == ""
+    assert calibration.compute_caveat(dict(row, compute_caveat="pruned;continued_training")) == (
+        "pruned from a larger model (6ND overstates compute); continued training of another model")
+    with pytest.raises(ValueError, match="compute_caveat 'distillation' is not allowed"):
+        calibration.compute_caveat(dict(row, compute_caveat="distillation"))
+    rows = [dict(r) for r in catalog.published_runs()]
+    base = calibration.fit_power_model("runs", rows=rows)
+    reworded = calibration.fit_power_model("runs", rows=[dict(r, chip_power_basis="x") for r in rows])
+    assert reworded == base
+    # GPT-NeoX-20B's 250 W is its energy / GPU-hours: circular, never fitted on
+    assert "GPT-NeoX-20B" not in base["gpu"]["points"]
+    i = next(k for k, r in enumerate(rows) if r["model"] == "GPT-NeoX-20B")
+    rows[i]["power_provenance"] = "measured"
+    assert "GPT-NeoX-20B" in calibration.fit_power_model("runs", rows=rows)["gpu"]["points"]
+    # the measurement fit uses the run-specific measured system averages only (LaMDA's is borrowed)
+    assert "LaMDA 137B (largest model pre-training)" not in calibration.fit_power_model()["tpu"]["points"]
+    assert "GPT-3 175B" in calibration.fit_power_model()["gpu"]["points"]
+
+
 def test_documented_run_calibration_matches_refit():
     from scalesim.models.hardware import MFU_RUNS_BY_GENERATION
 

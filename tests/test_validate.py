@@ -4,10 +4,9 @@ import random
 
 import numpy as np
 import pytest
-
-from scalesim import catalog
 import xarray as xr
 
+from scalesim import calibration, catalog, runs
 from scalesim.validation import (criterion_mask, format_validation_summary, format_validation_table, validate,
                              validation_summary)
 
@@ -276,3 +275,79 @@ def test_default_leave_one_out_ignores_own_outcome(pred, run, factor):
     others = [r for r in pred.run.values if r != run and np.isfinite(float(pred.chip_hours_predicted_loo.sel(run=r)))]
     assert any(float(changed.chip_hours_predicted_loo.sel(run=r)) != pytest.approx(
         float(pred.chip_hours_predicted_loo.sel(run=r)), rel=1e-9) for r in others)
+
+
+# --- enumerated accounting columns (scalesim.runs): codes, not wording, drive the figures -------
+_FREE_TEXT = ("notes", "energy_scope", "tco2e_basis", "chip_power_basis")
+
+
+def _build_data():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "build_data.py"
+    spec = importlib.util.spec_from_file_location("build_data", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_run_code_is_allowed():
+    rows = catalog.published_runs()
+    for col, allowed in runs.CODES.items():
+        for r in rows:
+            codes = r[col].split(";") if r[col] else []
+            assert set(codes) <= set(allowed), (r["model"], col, r[col])
+    assert runs.published_runs() == rows  # the checked loader sees the same rows
+    # every code of the two boundaries and of the power provenance is used by some row
+    for col in ("energy_boundary", "co2e_boundary", "power_provenance"):
+        assert {r[col] for r in rows} - {""} == set(runs.CODES[col]), col
+    assert {c for r in rows for c in runs.compute_caveats(r)} == set(runs.COMPUTE_CAVEATS)
+
+
+def test_shipped_codes_are_what_build_data_derives():
+    build = _build_data()
+    for r in catalog.published_runs():
+        blank = dict(r, **{c: "" for c in runs.CODES})
+        assert build.run_codes(blank) == r, r["model"]
+    row = {"model": "x", "notes": "", "energy_scope": "", "tco2e_basis": "", "energy_mwh": "", "co2e_t": "",
+           "grid_kgco2e_per_kwh": ""}
+    assert build.run_codes(dict(row, notes="'up to 9T tokens'"))["compute_caveat"] == "tokens_upper_bound"
+    assert build.run_codes(dict(row, notes="Up to 256 LUMI nodes"))["compute_caveat"] == ""  # nodes, not tokens
+    assert build.run_codes(dict(row, chip_power_basis="TDP (assumed)"))["power_provenance"] == "tdp"
+    with pytest.raises(ValueError, match="chip_power_basis 'vendor slide' matches no power_provenance code"):
+        build.run_codes(dict(row, chip_power_basis="vendor slide"))
+
+
+def test_check_run_names_column_value_and_allowed():
+    row = next(r for r in catalog.published_runs() if r["model"] == "BLOOM-176B")
+    assert runs.check_run(row) is row
+    with pytest.raises(ValueError, match=r"'BLOOM-176B': power_provenance 'TDP' is not allowed; allowed: '' or "
+                                         r"'measured_system_average'"):
+        runs.check_run(dict(row, power_provenance="TDP"))
+    with pytest.raises(ValueError, match="compute_caveat 'pruned;prun' is not allowed"):
+        runs.check_run(dict(row, compute_caveat="pruned;prun"))
+    with pytest.raises(ValueError, match="co2e_boundary is empty but grid_kgco2e_per_kwh is given"):
+        runs.check_run(dict(row, co2e_boundary=""))
+    with pytest.raises(ValueError, match="column 'co2e_boundary' missing"):
+        runs.check_run({k: v for k, v in row.items() if k != "co2e_boundary"})
+    with pytest.raises(ValueError, match="energy_boundary 'gpu' is not allowed"):
+        validate("accounting", runs=[dict(row, energy_boundary="gpu")])
+    # an energy without a stated boundary is not compared (never assumed to include PUE)
+    unstated = validate("accounting", runs=[dict(row, energy_boundary="")]).sel(run="BLOOM-176B")
+    assert np.isnan(float(unstated.energy_kwh_predicted)) and np.isfinite(float(unstated.co2e_t_predicted))
+    assert "energy: boundary not stated" in str(unstated.skip_reason.values)
+
+
+def test_rewording_free_text_does_not_change_figures(monkeypatch, acc):
+    before = {ex: validate("prediction", mfu_model="runs_by_generation", power_model="runs", exclude_compute_caveats=ex)
+              for ex in (False, True)}
+    fits = (calibration.fit_power_model(), calibration.fit_power_model("runs"))
+    for r in catalog.published_runs():  # the shipped (cached) rows themselves; monkeypatch restores them
+        for col in _FREE_TEXT:
+            monkeypatch.setitem(r, col, "reworded" if r[col] else "")
+    xr.testing.assert_identical(validate("accounting"), acc)
+    for ex, ds in before.items():
+        xr.testing.assert_identical(validate("prediction", mfu_model="runs_by_generation", power_model="runs",
+                                             exclude_compute_caveats=ex), ds)
+    assert (calibration.fit_power_model(), calibration.fit_power_model("runs")) == fits

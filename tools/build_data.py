@@ -265,6 +265,69 @@ def copy_snake(ref, name, out, rename, extra=None):
     write(out, rows, list(rows[0].keys()))
 
 
+# --------------------------------------------------------------------------- published runs
+#: The one phrase -> code table of published_runs.csv. Each enumerated accounting column is read
+#: off a free-text column of the reference, so that scalesim branches on codes, never on wording
+#: (allowed codes and their meaning: scalesim/runs.py and data/README.md).
+#:
+#: derived column: (text column, ((regex, code), ...), code where the text matches no regex).
+#: Regexes are searched case-insensitively; the first match wins, except in ``compute_caveat``,
+#: which lists every matching code in table order, ';'-separated. An empty text gives ''
+#: (nothing stated); a non-empty text that matches nothing and has no fallback (None) stops the
+#: build, so a new wording in the reference needs a code here before it ships.
+RUN_CODES = {
+    # energy_mwh's boundary: energy before PUE (BLOOM 'dynamic' GPU energy, OLMo GPU energy,
+    # Luccioni's inferred IT energy, GLM and Llama 3 GPU-h x W with no PUE), else facility (x PUE)
+    "energy_boundary": ("energy_scope", (
+        (r"no pue|before pue|'dynamic'|\bit energy|treated as it|total gpu power", "it"),
+    ), "facility"),
+    # co2e_t's boundary: intensity applied to energy before PUE (BLOOM's 24.69 t), else facility
+    "co2e_boundary": ("tco2e_basis", (
+        (r"dynamic only", "it"),
+    ), "facility"),
+    # where chip_power_w comes from
+    "power_provenance": ("chip_power_basis", (
+        (r"borrowed", "borrowed"),                       # another run's measurement (LaMDA <- Meena)
+        (r"derived average", "derived_from_energy"),     # reported energy / chip-hours: circular
+        (r"^(measured system average|average system power)", "measured_system_average"),
+        (r"^measured", "measured"),                      # a measured per-chip figure quoted at second hand
+        (r"^not run-specific", "generic_average"),       # a published average for the chip type
+        (r"^tdp", "tdp"),                                # chip-hours x TDP
+        (r"peak power capacity", "peak_capacity"),       # Llama 2: 'peak power capacity per GPU'
+    ), None),
+    # why 6 N D is not a point estimate of the run's compute
+    "compute_caveat": ("notes", (
+        (r"lower bound", "tokens_lower_bound"),
+        (r"up to [0-9.,]+ ?[kmbt]? tokens", "tokens_upper_bound"),
+        (r"prun", "pruned"),
+        (r"distill", "distilled"),
+        (r"continued training", "continued_training"),
+    ), ""),
+}
+#: Where these cells are given, an empty text gets the fallback code instead of '': a reported
+#: energy has a boundary, and so does a tCO2e or an intensity (facility unless stated otherwise).
+RUN_CODES_NEEDED_BY = {"energy_boundary": ("energy_mwh",), "co2e_boundary": ("co2e_t", "grid_kgco2e_per_kwh")}
+
+
+def run_codes(row):
+    """Enumerated accounting columns of one published_runs row (snake_case keys), from RUN_CODES."""
+    out = {}
+    for col, (text_col, table, fallback) in RUN_CODES.items():
+        text = (row.get(text_col) or "").strip()
+        hits = [code for pattern, code in table if re.search(pattern, text, re.IGNORECASE)]
+        if col == "compute_caveat":
+            out[col] = ";".join(hits)
+        elif hits:
+            out[col] = hits[0]
+        elif text or any(row.get(k) for k in RUN_CODES_NEEDED_BY.get(col, ())):
+            if fallback is None:
+                raise ValueError(f"{row['model']!r}: {text_col} {text!r} matches no {col} code; add one to RUN_CODES")
+            out[col] = fallback
+        else:
+            out[col] = ""
+    return {**row, **out}
+
+
 def main(ref):
     OUT.mkdir(parents=True, exist_ok=True)
     build_accelerators(ref)
@@ -282,7 +345,7 @@ def main(ref):
         "params_N": "n_params", "active_params_N": "n_params_active", "tokens_D": "n_tokens",
         "total_flops": "flop", "chip_power_W": "chip_power_w", "grid_ci_kgco2e_per_kwh": "grid_kgco2e_per_kwh",
         "energy_MWh": "energy_mwh", "energy_derived_MWh": "energy_derived_mwh",
-        "tco2e_operational": "co2e_t", "training_days": "wall_days"})
+        "tco2e_operational": "co2e_t", "training_days": "wall_days"}, run_codes)
     copy_snake(ref, "power_measurements.csv", "power_measurements.csv", {})
     copy_snake(ref, "systems.csv", "systems.csv", {})
     copy_snake(ref, "datacenters.csv", "datacenters_reported.csv", {})

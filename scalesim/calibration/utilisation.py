@@ -33,6 +33,7 @@ import re
 import numpy as np
 
 from scalesim import catalog
+from scalesim import runs as runs_data
 from scalesim.units import S_PER_H, W_PER_KW
 
 #: Accelerator names used in ``published_runs.csv`` that are not catalogue aliases.
@@ -146,20 +147,15 @@ def run_implied_mfu(row):
 #: a generation seen once is pulled 2/3 of the way to the pooled median, one seen 8 times 1/5.
 PRIOR_WEIGHT_GENERATION = 2.0
 
-#: Phrases in a run's ``notes`` saying that 6 N D is not a point estimate of its compute
-#: (token count a bound, model pruned / distilled / continued from another). Matched
-#: case-insensitively; used by :func:`compute_caveat`, never the run's outcomes.
-COMPUTE_CAVEATS = {"lower bound": "token count is a lower bound",
-                   "up to": "token count is an upper bound ('up to')",
-                   "prun": "pruned from a larger model (6ND overstates compute)",
-                   "distill": "distilled from a larger model (teacher compute not in 6ND)",
-                   "continued training": "continued training of another model"}
+#: Codes of a run's ``compute_caveat`` column saying that 6 N D is not a point estimate of its
+#: compute (token count a bound, model pruned / distilled / continued from another), with the
+#: reason :func:`compute_caveat` gives. The codes are read off the notes by ``tools/build_data.py``.
+COMPUTE_CAVEATS = runs_data.COMPUTE_CAVEATS
 
 
 def compute_caveat(row):
-    """Why 6 N D is not a point estimate of a run's compute, from its ``notes`` ('' if none)."""
-    notes = (row.get("notes") or "").lower()
-    return "; ".join(reason for phrase, reason in COMPUTE_CAVEATS.items() if phrase in notes)
+    """Why 6 N D is not a point estimate of a run's compute, from its ``compute_caveat`` codes ('' if none)."""
+    return "; ".join(COMPUTE_CAVEATS[code] for code in runs_data.compute_caveats(row))
 
 
 def run_group(row):
@@ -186,7 +182,7 @@ def fit_run_utilisation(rows=None, *, exclude=(), by=None, prior_weight=PRIOR_WE
     Parameters
     ----------
     rows : iterable of dict, optional
-        Published runs; default :func:`scalesim.catalog.published_runs`. Third-party
+        Published runs; default :func:`scalesim.runs.published_runs`. Third-party
         re-estimates (``row_type`` 'third-party ...') duplicate a primary row and are not used.
     exclude : collection of str
         ``model`` names to leave out (leave-one-out refits).
@@ -214,7 +210,7 @@ def fit_run_utilisation(rows=None, *, exclude=(), by=None, prior_weight=PRIOR_WE
     """
     if by not in (None, "generation"):
         raise ValueError(f"by must be one of (None, 'generation'), got {by!r}")
-    rows = catalog.published_runs() if rows is None else rows
+    rows = runs_data.published_runs() if rows is None else rows
     excluded = set(exclude)
     use = [r for r in rows if r["model"] not in excluded and not r.get("row_type", "").startswith("third-party")]
     pts = {r["model"]: run_implied_mfu(r) for r in use}
@@ -285,7 +281,7 @@ def fit_hierarchical_utilisation(rows=None, mfu_rows=None, *, exclude=(), prior_
     Parameters
     ----------
     rows : iterable of dict, optional
-        Published runs; default :func:`scalesim.catalog.published_runs` (third-party re-estimates
+        Published runs; default :func:`scalesim.runs.published_runs` (third-party re-estimates
         are not fitted on, see :func:`fit_run_utilisation`).
     mfu_rows : iterable of dict, optional
         Reported MFU rows (``system``, ``hardware``, ``mfu``); default
@@ -321,7 +317,7 @@ def fit_hierarchical_utilisation(rows=None, mfu_rows=None, *, exclude=(), prior_
     (29 runs, 34 reported rows): eta = 0.777, A100 0.385, H100 0.162, TPUv3 0.358, TPUv4 0.257,
     V100 0.183; implied / fitted p10/p90 0.646/1.591 (:data:`scalesim.models.hardware.MFU_MODEL_HIERARCHICAL`).
     """
-    rows = tuple(catalog.published_runs() if rows is None else rows)
+    rows = tuple(runs_data.published_runs() if rows is None else rows)
     mfu_rows = catalog.mfu_reported() if mfu_rows is None else mfu_rows
     # runs with an implied MFU before anything is left out: their reported-MFU rows are dropped even
     # when the run itself is left out, so a left-out run's own figures never reach its prediction
@@ -358,10 +354,8 @@ def fit_hierarchical_utilisation(rows=None, mfu_rows=None, *, exclude=(), prior_
 def _measurement_points():
     """(family, label, system power / TDP) from the shipped measurements (see power_model.csv)."""
     pts = []
-    for r in catalog.published_runs():
-        basis = r.get("chip_power_basis", "").lower()
-        measured = basis.startswith("measured system average") or basis.startswith("average system power")
-        if not measured or "borrowed" in basis:
+    for r in runs_data.published_runs():
+        if r["power_provenance"] != "measured_system_average":  # not borrowed, derived or second-hand
             continue
         hw = hardware_of(r)
         p = parse_number(r.get("chip_power_w"))
@@ -388,7 +382,7 @@ def fit_power_model(source="measurements", *, rows=None, exclude=()):
         for TPUs and V100 runs, 8xH100 node measurements); reproduces ``data/power_model.csv``.
         ``'runs'``: the power the published runs *assumed* (``chip_power_w`` / TDP; mostly TDP).
     rows : iterable of dict, optional
-        Published runs for ``source='runs'``; default :func:`scalesim.catalog.published_runs`.
+        Published runs for ``source='runs'``; default :func:`scalesim.runs.published_runs`.
     exclude : collection of str
         ``model`` names to leave out (leave-one-out refits, ``source='runs'``).
 
@@ -400,22 +394,23 @@ def fit_power_model(source="measurements", *, rows=None, exclude=()):
     Notes
     -----
     f = P_avg / TDP with P_avg the average IT power per accelerator incl. its host share. For the
-    8xH100 node: P_avg = fraction x 10.2 kW / 8. A run whose power was derived from its own
-    energy (circular) or borrowed from another run is not used. Shipped data, 'measurements':
-    gpu 1.262 (1.10-1.494, 4 points), tpu 0.642 (0.544-0.743, 5 points); 'runs': gpu 1.00
-    (0.875-1.10, 21 runs, TDP-based accounting), tpu 0.641.
+    8xH100 node: P_avg = fraction x 10.2 kW / 8. 'measurements' uses the runs whose
+    ``power_provenance`` is 'measured_system_average'; 'runs' leaves out those whose power was
+    derived from their own energy ('derived_from_energy', circular) or borrowed from another run.
+    Shipped data, 'measurements': gpu 1.262 (1.10-1.494, 4 points), tpu 0.642 (0.544-0.743,
+    5 points); 'runs': gpu 1.00 (0.875-1.10, 21 runs, TDP-based accounting), tpu 0.641.
     """
     if source == "measurements":
         pts = _measurement_points()
     elif source == "runs":
-        rows = catalog.published_runs() if rows is None else rows
+        rows = runs_data.published_runs() if rows is None else rows
         pts = []
         for r in rows:
-            basis = r.get("chip_power_basis", "").lower()
+            provenance = runs_data.check_run(r)["power_provenance"]
             hw = hardware_of(r)
             p = parse_number(r.get("chip_power_w"))
             if (r["model"] in set(exclude) or hw is None or p is None or hw.tdp_w is None
-                    or "derived" in basis or "borrowed" in basis or r.get("row_type") != "primary"):
+                    or provenance in ("derived_from_energy", "borrowed") or r.get("row_type") != "primary"):
                 continue
             pts.append((hw.family, r["model"], p / hw.tdp_w))
     else:
@@ -439,7 +434,7 @@ def leave_one_out(fit, rows=None, *, models=None):
         ``fit(rows, exclude=(model,))``, e.g. :func:`fit_run_utilisation` or
         ``functools.partial(fit_power_model, 'runs')``.
     rows : iterable of dict, optional
-        Published runs; default :func:`scalesim.catalog.published_runs`.
+        Published runs; default :func:`scalesim.runs.published_runs`.
     models : iterable of str, optional
         Runs to leave out in turn; default every row's ``model``.
 
@@ -448,6 +443,6 @@ def leave_one_out(fit, rows=None, *, models=None):
     dict
         ``{model: fit result without that model}``.
     """
-    rows = tuple(catalog.published_runs() if rows is None else rows)
+    rows = tuple(runs_data.published_runs() if rows is None else rows)
     models = [r["model"] for r in rows] if models is None else list(models)
     return {m: fit(rows=rows, exclude=(m,)) for m in models}
