@@ -48,6 +48,12 @@ def _add_keys(by_key, canonical, aliases, table):
 
 
 # ----------------------------------------------------------------------------- hardware
+#: Dtypes with a dense peak column ``peak_<dtype>_tflop_per_s`` in accelerators.csv.
+PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+#: Names of the 4-bit block formats that read the 'fp4' peak (NVIDIA NVFP4, OCP MXFP4 on AMD/NVIDIA).
+DTYPE_ALIASES = {"nvfp4": "fp4", "mxfp4": "fp4"}
+
+
 @dataclass(frozen=True)
 class Hardware:
     """One accelerator from ``accelerators.csv`` (peak throughput dense, no sparsity)."""
@@ -65,6 +71,10 @@ class Hardware:
     system_power_source: str
     embodied_die_kgco2e: float | None
     source: str
+    scale_up_domain: float | None = None  # chips in one scale-up (NVLink/ICI/IF) domain
+    scale_up_bw_gb_per_s: float | None = None  # per chip, one direction
+    scale_out_bw_gb_per_s: float | None = None  # per chip, one direction (IB/RoCE/DCN)
+    interconnect_source: str = ""
 
     @property
     def generation(self):
@@ -75,7 +85,11 @@ class Hardware:
         return self.hardware_id.split("-")[0]
 
     def peak_flop_per_s(self, dtype="bf16"):
-        """Dense peak [FLOP/s] for ``dtype`` in {'fp32', 'tf32', 'bf16', 'fp16', 'fp8'}."""
+        """Dense peak [FLOP/s] for ``dtype`` in {'fp32', 'tf32', 'bf16', 'fp16', 'fp8', 'int8', 'fp4'}.
+
+        'nvfp4' and 'mxfp4' are the 4-bit block formats of NVIDIA and AMD; both read the 'fp4' peak.
+        """
+        dtype = DTYPE_ALIASES.get(dtype, dtype)
         if dtype not in self.peak_tflop_per_s:
             raise ValueError(f"dtype must be one of {sorted(self.peak_tflop_per_s)}, got {dtype!r}")
         value = self.peak_tflop_per_s[dtype]
@@ -94,12 +108,15 @@ def _hardware_index():
         hw = Hardware(
             hardware_id=r["hardware_id"], family=r["family"], name=f"{r['name']} {r['variant']}",
             launch_year=int(r["launch_year"]), tdp_w=_float(r["tdp_w"]),
-            peak_tflop_per_s={d: _float(r[f"peak_{d}_tflop_per_s"]) for d in ("fp32", "tf32", "bf16", "fp16", "fp8")},
+            peak_tflop_per_s={d: _float(r.get(f"peak_{d}_tflop_per_s")) for d in PEAK_DTYPES},
             memory_gb=_float(r["memory_gb"]), hbm_bw_tb_per_s=_float(r["hbm_bw_tb_per_s"]),
             system_power_w=(tuple(_float(r[k]) for k in ("system_power_low_w", "system_power_w", "system_power_high_w"))
                             if r["system_power_w"] else None),
             system_power_basis=r["system_power_basis"], system_power_source=r["system_power_source"],
             embodied_die_kgco2e=_float(r["embodied_die_kgco2e_act"]), source=r["source"],
+            scale_up_domain=_float(r.get("scale_up_domain")), scale_up_bw_gb_per_s=_float(r.get("scale_up_bw_gb_per_s")),
+            scale_out_bw_gb_per_s=_float(r.get("scale_out_bw_gb_per_s")),
+            interconnect_source=r.get("interconnect_source", ""),
         )
         records[hw.hardware_id] = hw
         _add_keys(by_key, hw.hardware_id, r["aliases"], "accelerators.csv")
@@ -263,3 +280,74 @@ def published_runs():
 def mfu_reported():
     """Rows of Epoch AI's reported MFU table (CC BY 4.0)."""
     return read_table("mfu_reported.csv")
+
+
+# ----------------------------------------------------------------------------- labelled tables
+@functools.cache
+def hardware_table():
+    """Every accelerator as one row of an ``xarray.Dataset`` on dim ``hardware`` (canonical ids).
+
+    Variables: ``peak_<dtype>_flop_per_s`` (NaN where not published), every numeric field of
+    :class:`Hardware` (NaN where empty), ``system_power_{low,central,high}_w``, and ``family`` and
+    ``generation`` as strings. Select rows with :func:`select_hardware`.
+    """
+    import dataclasses
+
+    import numpy as np
+    import xarray as xr
+
+    from .units import FLOP_PER_TFLOP
+
+    recs = [get_hardware(h) for h in hardware_ids()]
+    cols = {}
+    dtypes = sorted({d for r in recs for d in r.peak_tflop_per_s})
+    for d in dtypes:
+        cols[f"peak_{d}_flop_per_s"] = [(r.peak_tflop_per_s.get(d) or np.nan) * FLOP_PER_TFLOP for r in recs]
+    for f in dataclasses.fields(Hardware):
+        vals = [getattr(r, f.name) for r in recs]
+        if all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            cols[f.name] = [np.nan if v is None else float(v) for v in vals]
+    for i, side in enumerate(("low", "central", "high")):
+        cols[f"system_power_{side}_w"] = [r.system_power_w[i] if r.system_power_w else np.nan for r in recs]
+    cols["family"] = [r.family for r in recs]
+    cols["generation"] = [r.generation for r in recs]
+    ids = [r.hardware_id for r in recs]
+    return xr.Dataset({k: ("hardware", np.asarray(v)) for k, v in cols.items()}, coords={"hardware": ids})
+
+
+def select_hardware(labels):
+    """Rows of :func:`hardware_table` for a DataArray of hardware labels (ids or aliases).
+
+    The result keeps the labels' dims and coordinates (a user's ``'h100'`` stays ``'h100'``), with
+    the canonical id as coordinate ``hardware_id``. Unknown labels raise with close matches.
+    """
+    return _select(hardware_table(), labels, lambda v: get_hardware(v).hardware_id, "hardware", "hardware_id")
+
+
+@functools.cache
+def region_table():
+    """Every region as one row of an ``xarray.Dataset`` on dim ``region`` (canonical ids)."""
+    import numpy as np
+    import xarray as xr
+
+    recs = [get_region(r) for r in region_ids()]
+    cols = {"gco2e_per_kwh": [r.gco2e_per_kwh for r in recs], "gco2e_per_kwh_low": [r.gco2e_per_kwh_low for r in recs],
+            "gco2e_per_kwh_high": [r.gco2e_per_kwh_high for r in recs], "provider": [r.provider for r in recs],
+            "profile_zone": [r.profile_zone for r in recs], "year": [r.year for r in recs]}
+    return xr.Dataset({k: ("region", np.asarray(v)) for k, v in cols.items()}, coords={"region": [r.region_id for r in recs]})
+
+
+def select_regions(labels):
+    """Rows of :func:`region_table` for a DataArray of region labels; see :func:`select_hardware`."""
+    return _select(region_table(), labels, lambda v: get_region(v).region_id, "region", "region_id")
+
+
+def _select(table, labels, canonical, dim, id_name):
+    import numpy as np
+    import xarray as xr
+
+    values = np.asarray(labels.values, dtype=object)
+    ids = {v: canonical(v) for v in values.ravel().tolist()}  # one lookup per distinct label
+    canon = np.vectorize(ids.__getitem__, otypes=[object])(values) if values.ndim else np.asarray(ids[values.item()], dtype=object)
+    rows = table.sel({dim: xr.DataArray(canon.astype(str), dims=labels.dims)}).drop_vars(dim)
+    return rows.assign_coords(labels.coords).assign_coords({id_name: (labels.dims, canon.astype(str))})

@@ -9,9 +9,10 @@ def test_every_reference_accelerator_plus_h800():
     ids = catalog.hardware_ids()
     for hid in ("V100-SXM2-32GB", "A100-SXM4-40GB", "A100-SXM4-80GB", "H100-SXM5-80GB", "H200-SXM-141GB", "B200",
                 "GB200", "MI250X", "MI300X", "TPUv2", "TPUv3", "TPUv4", "TPUv5e", "TPUv5p", "TPUv6e", "Gaudi2",
-                "Gaudi3", "H800-SXM5-80GB"):
+                "Gaudi3", "H800-SXM5-80GB", "B300", "GB300", "MI325X", "MI350X", "MI355X", "TPUv7",
+                "H100-SXM5-96GB-500W"):
         assert hid in ids
-    assert len(ids) == 21
+    assert len(ids) == 28
 
 
 @pytest.mark.parametrize("alias, hid", [("h100", "H100-SXM5-80GB"), ("H100-SXM", "H100-SXM5-80GB"),

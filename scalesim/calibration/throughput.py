@@ -1,0 +1,221 @@
+"""Calibration of the throughput model's few global efficiencies on public training benchmarks.
+
+The data are ``data/training_throughput_benchmarks.csv`` (MLPerf, Megatron-LM, Korthikanti et al.,
+Megatron-Bridge, llm-foundry, MaxText, ...). The fitted quantity is the **step time** (global batch
+tokens / measured cluster tokens per second), which does not depend on any source's FLOP
+convention; rows that print only model TFLOP/s are converted with that source's own convention
+(:func:`measured_step_time`). Each row is predicted like ``score.py`` does: with its published
+plan when it gives one, falling back to the plan search when that plan is infeasible in the model.
+
+``fit_throughput_parameters`` minimises a robust (soft-L1) sum of squared log errors of step time
+over the six parameters of :data:`scalesim.models.parallelism.THROUGHPUT_PARAMETERS`;
+``leave_one_source_out`` refits without each ``source_kind`` and predicts it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scalesim import catalog
+from scalesim.chain.training_throughput import hardware_arrays
+from scalesim.models import parallelism as par
+from scalesim.units import FLOP_PER_TFLOP
+
+__all__ = ["FIT_KEYS", "benchmark_rows", "measured_step_time", "predict_benchmarks", "error_summary",
+           "fit_throughput_parameters", "leave_one_source_out"]
+
+#: Parameters fitted, in order, with their bounds.
+FIT_KEYS = ("gemm_efficiency", "gemm_half_dim", "attention_efficiency", "elementwise_bytes_per_h",
+            "scale_up_efficiency", "scale_out_efficiency")
+BOUNDS = ((0.3, 1.0), (1.0, 2048.0), (0.1, 1.0), (10.0, 2000.0), (0.1, 1.0), (0.1, 1.0))
+_PLAN_COLS = ("tp", "pp", "vp", "cp", "ep", "micro_batch", "dp")
+
+
+def _f(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def measured_step_time(row):
+    """Measured step time [s] of a benchmark row, NaN when it cannot be derived.
+
+    From ``tokens_per_s_per_chip`` when printed: B s / (tps x n). Otherwise from
+    ``model_tflops_per_chip`` with the source's FLOP convention: Narayanan et al. 2021 /
+    Korthikanti et al. 2022 for ``megatron`` and ``paper`` rows, 72 L h^2 (1 + s/6h + V/12Lh) per
+    token; MaxText's pre-2025 non-causal 6N + 12 L h s for ``maxtext`` rows.
+    """
+    gbs, s, n = _f(row["global_batch_seqs"]), _f(row["seq_len"]), _f(row["n_chips"])
+    tps = _f(row["tokens_per_s_per_chip"])
+    if not np.isfinite(tps):
+        tf = _f(row["model_tflops_per_chip"])
+        L, h, V, N = _f(row["n_layers"]), _f(row["d_model"]), _f(row["vocab"]), _f(row["n_params"])
+        if row["source_kind"] in ("megatron", "paper"):
+            fpt = 72.0 * L * h * h * (1.0 + s / (6.0 * h) + V / (12.0 * L * h))
+        elif row["source_kind"] == "maxtext":
+            fpt = 6.0 * N + 12.0 * L * h * s
+        else:
+            fpt = np.nan
+        tps = tf * FLOP_PER_TFLOP / fpt
+    return gbs * s / (tps * n)
+
+
+def benchmark_rows():
+    """Rows of the shipped benchmark table with a derivable measured step time and known hardware."""
+    out = []
+    for r in catalog.read_table("training_throughput_benchmarks.csv"):
+        if not np.isfinite(_f(r["n_params"])) or not r["accelerator"]:
+            continue
+        t = measured_step_time(r)
+        if np.isfinite(t) and t > 0:
+            out.append(dict(r, measured_step_s=t))
+    return out
+
+
+def _inputs(rows):
+    col = lambda k: np.array([_f(r[k]) for r in rows])  # noqa: E731
+    N = col("n_params")
+    Na = np.where(np.isfinite(col("n_active_params")), col("n_active_params"), N)
+    s = col("seq_len")
+    cfg = par.derive_config(N, Na, seq_len=s, global_batch_tokens=col("global_batch_seqs") * s,
+                            n_layers=col("n_layers"), d_model=col("d_model"), n_heads=col("n_heads"),
+                            n_kv_heads=col("n_kv_heads"), ffn_dim=col("ffn_dim"), vocab_size=col("vocab"))
+    cfg["n_chips"] = col("n_chips")
+    dtype = [r["dtype"] or "bf16" for r in rows]
+    hw = hardware_arrays([r["accelerator"] for r in rows], dtype)
+    forced = {k: col(k) for k in _PLAN_COLS}
+    forced["zero"] = np.array([3.0 if r["fsdp"] == "yes" else 1.0 if r["fsdp"] == "no" else np.nan for r in rows])
+    rc = [(r["recompute"] or "").lower() for r in rows]
+    forced["recompute"] = np.array([2.0 if "full" in x else 1.0 if ("selective" in x or "minimal" in x) else np.nan
+                                    for x in rc])
+    return cfg, hw, forced
+
+
+def predict_benchmarks(rows=None, parameters=None):
+    """Predicted step time [s] and model FLOP/s per chip of benchmark rows (plan given, else searched).
+
+    Returns
+    -------
+    dict of ndarray
+        ``step_time_s``, ``model_flop_per_s_per_chip`` (6N + 6Lhs convention), ``measured_step_s``,
+        ``used_plan`` (bool), in row order.
+    """
+    rows = benchmark_rows() if rows is None else rows
+    cfg, hw, forced = _inputs(rows)
+    step = np.full(len(rows), np.nan)
+    flop = np.full(len(rows), np.nan)
+    moe = cfg["n_experts"] > 1
+    long_ctx = (cfg["seq_len"] >= 16384) | (np.isfinite(forced["cp"]) & (forced["cp"] > 1))
+    mask = np.stack([np.isfinite(forced[k]) for k in forced], axis=1)
+    key = np.concatenate([moe[:, None], long_ctx[:, None], mask], axis=1)
+    patterns, group = np.unique(key, axis=0, return_inverse=True)
+    group = group.ravel()
+
+    def run(sel, pattern, use_forced):
+        plans = par.plan_grid(max_tp=float(np.max(hw["scale_up_domain"][sel])), moe=bool(pattern[0]),
+                              long_context=bool(pattern[1]))
+        sub = lambda d: {k: v[sel] for k, v in d.items()}  # noqa: E731
+        fixed = {k: v[sel] for (k, v), on in zip(forced.items(), pattern[2:]) if on} if use_forced else {}
+        plans = _dedupe(plans, fixed)
+        return par.search_plan(sub(cfg), sub(hw), plans, forced=fixed, parameters=parameters)
+
+    used = np.zeros(len(rows), dtype=bool)
+    for gi, pattern in enumerate(patterns):  # one array computation per pattern of given plan entries
+        sel = group == gi
+        best = run(sel, pattern, True)
+        step[sel], flop[sel] = best["step_time_s"], best["model_flop"]
+    used = np.isfinite(step)
+    for gi, pattern in enumerate(patterns):  # rows whose published plan is infeasible in the model
+        sel = (group == gi) & ~used
+        if sel.any():
+            best = run(sel, pattern, False)
+            step[sel], flop[sel] = best["step_time_s"], best["model_flop"]
+    meas = np.array([r["measured_step_s"] for r in rows])
+    return dict(step_time_s=step, model_flop_per_s_per_chip=flop / (step * cfg["n_chips"]),
+                measured_step_s=meas, used_plan=used,
+                measured_model_flop_per_s_per_chip=flop / (meas * cfg["n_chips"]))
+
+
+def error_summary(pred, sel=None):
+    """Median, 90th percentile and max of |relative error| of step time and of model FLOP/s per chip."""
+    sel = np.ones(len(pred["step_time_s"]), dtype=bool) if sel is None else sel
+    e_t = pred["step_time_s"][sel] / pred["measured_step_s"][sel] - 1.0
+    e_f = pred["model_flop_per_s_per_chip"][sel] / pred["measured_model_flop_per_s_per_chip"][sel] - 1.0
+    out = {"n": int(np.isfinite(e_t).sum())}
+    for name, e in (("step_time", e_t), ("flop_per_s", e_f)):
+        a = np.abs(e[np.isfinite(e)])
+        out[name] = dict(median=float(np.median(a)), p90=float(np.percentile(a, 90)), max=float(a.max()))
+    return out
+
+
+def fit_throughput_parameters(rows=None, *, exclude_source=None, start=None, max_nfev=200):
+    """Least-squares fit of the six efficiencies to log step time of the benchmark rows.
+
+    Parameters
+    ----------
+    rows : list of dict, optional
+        Benchmark rows (default :func:`benchmark_rows`).
+    exclude_source : str, optional
+        ``source_kind`` left out of the fit.
+    start : dict, optional
+        Starting parameters (default the shipped ones).
+    max_nfev : int, optional
+        Function evaluations.
+
+    Returns
+    -------
+    dict
+        Fitted parameters (keys of :data:`FIT_KEYS`).
+    """
+    from scipy.optimize import least_squares
+
+    rows = benchmark_rows() if rows is None else rows
+    if exclude_source is not None:
+        rows = [r for r in rows if r["source_kind"] != exclude_source]
+    p0 = dict(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS] if start is None else start)
+    lo = np.log([b[0] for b in BOUNDS])
+    hi = np.log([b[1] for b in BOUNDS])
+    x0 = np.clip(np.log([p0[k] for k in FIT_KEYS]), lo + 1e-9, hi - 1e-9)
+
+    def resid(x):
+        p = dict(zip(FIT_KEYS, np.exp(x)))
+        pred = predict_benchmarks(rows, p)
+        r = np.log(pred["step_time_s"] / pred["measured_step_s"])
+        return np.where(np.isfinite(r), r, 3.0)
+
+    sol = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.15, max_nfev=max_nfev,
+                        diff_step=1e-3)
+    return {k: float(v) for k, v in zip(FIT_KEYS, np.exp(sol.x))}
+
+
+def leave_one_source_out(rows=None, **fit_kwargs):
+    """Per ``source_kind``: errors in-sample (all-data fit) and when that source is left out of the fit.
+
+    Returns
+    -------
+    dict
+        ``{source_kind: {"in_sample": summary, "out_of_sample": summary, "parameters": fit}}``
+        with summaries from :func:`error_summary`.
+    """
+    rows = benchmark_rows() if rows is None else rows
+    kinds = sorted({r["source_kind"] for r in rows})
+    full = predict_benchmarks(rows)
+    out = {}
+    for kind in kinds:
+        sel = np.array([r["source_kind"] == kind for r in rows])
+        p = fit_throughput_parameters(rows, exclude_source=kind, **fit_kwargs)
+        held = predict_benchmarks([r for r, s in zip(rows, sel) if s], p)
+        out[kind] = dict(in_sample=error_summary(full, sel), out_of_sample=error_summary(held), parameters=p)
+    return out
+
+
+def _dedupe(plans, fixed):
+    """Plan grid without duplicates along the entries that ``fixed`` overrides."""
+    keys = [k for k in fixed if k in plans]
+    if not keys:
+        return plans
+    cols = np.stack([plans[k] for k in plans if k not in keys], axis=1)
+    _, keep = np.unique(cols, axis=0, return_index=True)
+    keep = np.sort(keep)
+    return {k: v[keep] for k, v in plans.items()}
