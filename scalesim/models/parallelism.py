@@ -493,11 +493,11 @@ def search_plan(config, hardware, plans, *, forced=None, parameters=None, chunk=
         for k, x in pl.items():
             res[k] = np.broadcast_to(x, st.shape)[rr, i]
         none = ~np.isfinite(st[rr, i])
-        if none.any():  # report the most frequent failure among the plans
+        if none.any():  # "does not fit" when a structurally valid plan exists, else the most frequent failure
             codes = np.broadcast_to(out["reason"], st.shape)[none]
             counts = np.stack([(codes == j).sum(axis=1) for j in range(1, len(REASONS))], axis=1)
             res["reason"] = res["reason"].copy()
-            res["reason"][none] = 1 + np.argmax(counts, axis=1)
+            res["reason"][none] = np.where((codes == 5).any(axis=1), 5, 1 + np.argmax(counts, axis=1))
         pieces.append(res)
     return {k: np.concatenate([pc[k] for pc in pieces]) for k in pieces[0]}
 

@@ -1,0 +1,98 @@
+"""Model-layer tests of scalesim.models.parallelism (pure numpy step-time model and plan search)."""
+
+import numpy as np
+import pytest
+
+from scalesim.chain.training_throughput import hardware_arrays
+from scalesim.models import parallelism as par
+
+
+def _hw(hardware="H100", dtype="bf16", n=1):
+    return {k: np.repeat(v.ravel(), n) for k, v in hardware_arrays(np.array([hardware]), np.array([dtype])).items()}
+
+
+def _cfg(n_params=70e9, n_chips=512, seq_len=4096, batch_tokens=4e6, n_active=None, n=1):
+    cfg = par.derive_config(np.full(n, n_params), np.full(n, n_active or n_params), seq_len=np.full(n, float(seq_len)),
+                            global_batch_tokens=np.full(n, batch_tokens))
+    cfg["n_chips"] = np.full(n, float(n_chips))
+    return cfg
+
+
+def test_aspect_ratio_rule_reproduces_gpt3_shape():
+    layers, d_model, heads = par.architecture_aspect_ratio(175e9)
+    assert layers == pytest.approx(97, abs=2)  # GPT-3: 96 layers, d_model 12288 (Brown et al. Table 2.1)
+    assert d_model == pytest.approx(12288, rel=0.03)
+    assert heads == d_model / 128
+
+
+def test_gpt3_batch_table_is_interpolated_and_extrapolated():
+    assert par.global_batch_tokens_gpt3(125e6) == pytest.approx(0.5e6)
+    assert par.global_batch_tokens_gpt3(175e9) == pytest.approx(3.2e6)
+    assert par.global_batch_tokens_gpt3(1e12) > 3.2e6
+
+
+def test_model_flop_per_token_is_mlperf_convention():
+    # MLPerf GPT-3: 6 * 175e9 + 6 * 96 * 12288 * 2048 (README of the benchmark table, Sec. 1.1)
+    assert par.model_flop_per_token(175e9, 96, 12288, 2048) == pytest.approx(6 * 175e9 + 6 * 96 * 12288 * 2048)
+
+
+def test_pipeline_bubble_follows_narayanan():
+    cfg, hw = _cfg(), _hw()
+    base = dict(tp=8, pp=8, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
+    one = par.training_step_time(**cfg, **hw, vp=1, **base)
+    two = par.training_step_time(**cfg, **hw, vp=2, **base)
+    m = one["n_microbatches"]
+    # bubble / (pipeline work) = (p - 1) / (v m)
+    per_mb = (one["step_time_s"] - one["bubble"] - one["exposed_dp_comm"]) / np.ceil(m)
+    assert one["bubble"] / per_mb == pytest.approx(7.0, rel=0.05)
+    assert two["bubble"] < one["bubble"]
+
+
+def test_full_recompute_costs_a_forward_and_saves_memory():
+    cfg, hw = _cfg(), _hw()
+    kw = dict(tp=8, pp=4, vp=1, cp=1, ep=1, micro_batch=1, zero=1)
+    none = par.training_step_time(**cfg, **hw, recompute=0, **kw)
+    full = par.training_step_time(**cfg, **hw, recompute=2, **kw)
+    assert full["step_time_s"] > 1.2 * none["step_time_s"]
+    assert full["memory_per_chip_bytes"] < none["memory_per_chip_bytes"]
+    assert full["hardware_flop"] == pytest.approx(none["model_flop"] * 4 / 3)
+
+
+def test_zero3_shards_states_and_tp_beyond_domain_is_infeasible():
+    cfg, hw = _cfg(), _hw()
+    kw = dict(pp=1, vp=1, cp=1, ep=1, micro_batch=1, recompute=2)
+    z1 = par.training_step_time(**cfg, **hw, tp=8, zero=1, **kw)
+    z3 = par.training_step_time(**cfg, **hw, tp=8, zero=3, **kw)
+    assert z3["memory_per_chip_bytes"] < z1["memory_per_chip_bytes"]
+    bad = par.training_step_time(**cfg, **hw, tp=16, zero=1, **kw)
+    assert bad["reason"] == 1 and np.isnan(bad["step_time_s"])
+
+
+def test_search_returns_fastest_feasible_plan():
+    cfg, hw = _cfg(n=2), _hw(n=2)
+    plans = par.plan_grid(max_tp=8)
+    best = par.search_plan(cfg, hw, plans)
+    # brute force over the same grid, element by element
+    full = par.training_step_time(**{k: v[:1, None] for k, v in cfg.items()}, **{k: v[:1, None] for k, v in hw.items()},
+                                  **{k: v[None, :] for k, v in plans.items()})
+    assert best["step_time_s"][0] == pytest.approx(np.nanmin(full["step_time_s"]))
+    assert best["reason"][0] == 0
+
+
+def test_no_plan_fits_reports_memory():
+    cfg, hw = _cfg(n_params=2e12, n_chips=8, batch_tokens=8 * 4096), _hw()
+    best = par.search_plan(cfg, hw, par.plan_grid(max_tp=8))
+    assert np.isnan(best["step_time_s"][0])
+    assert par.REASONS[best["reason"][0]] == "does not fit in HBM"
+
+
+def test_structural_mfu_broadcasts_over_n_params_chips_hardware():
+    hw = hardware_arrays(np.array(["A100", "H100", "B200"]), np.array(["bf16"] * 3))
+    hw = {k: v[None, None, :] for k, v in hw.items()}
+    n_params = np.array([1e9, 70e9])[:, None, None]
+    n_chips = np.array([64.0, 1024.0])[None, :, None]
+    mfu = par.structural_mfu(n_params, n_chips, hw)
+    assert mfu.shape == (2, 2, 3)
+    assert np.all((mfu[np.isfinite(mfu)] > 0.05) & (mfu[np.isfinite(mfu)] < 0.9))
+    single = par.structural_mfu(70e9, 1024.0, {k: v[0, 0, 1] for k, v in hw.items()})
+    assert single == pytest.approx(mfu[1, 1, 1])
