@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from scalesim import calibration
+from scalesim import calibration, steps
 from scalesim import runs as runs_data
 from scalesim.models import hardware as hw_model
 from scalesim.chain.simulation import simulate
@@ -42,7 +42,9 @@ _UNITS = {"chip_hours": ("h", "accelerator-hours"), "wall_days": ("day", "wall-c
           "co2e_t": ("t", "operational emissions [tCO2e]")}
 _SKIP_ROW_TYPES = ("aggregate", "LCA", "compute-only", "throughput")
 _TEXT_VARS = ("method", "power_convention", "compute_caveat")
-MFU_MODELS = ("hierarchical", "epoch", "runs", "runs_by_generation")
+#: Utilisation models refitted without each run for leave-one-out; any registered step name
+#: (:data:`scalesim.steps.UTILISATION`) or a callable is also accepted, and used as fitted.
+REFIT_MFU_MODELS = ("hierarchical", "runs", "runs_by_generation")
 POWER_BASES = ("row", "model")
 
 #: Rows whose reported figures are not reproducible by construction, with the reason.
@@ -151,8 +153,9 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
     pue, ci = _num(row, "pue"), _num(row, "grid_kgco2e_per_kwh", 1e3)
     if not (n and d) and not flop:
         return None, "skipped", "no compute: needs n_params and n_tokens, or flop"
-    if mfu_model == "epoch" and not n_chips:
-        return None, "skipped", "n_chips not reported (the 'epoch' MFU model depends on it)"
+    step = steps.UTILISATION.step(mfu_model) if mfu_model not in REFIT_MFU_MODELS else None
+    if step is not None and "n_chips" in step.needs and not n_chips:
+        return None, "skipped", f"n_chips not reported (the {step.name!r} MFU model depends on it)"
     tdp = runs_data.is_tdp_convention(row)  # the source's convention (power_provenance), never its outcomes
 
     def run_sim(exclude):
@@ -163,13 +166,13 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
             kw["mfu"] = hw_model.mfu_hierarchical(hw.generation, table=table)  # clipped like the default
         elif mfu_model == "hierarchical":
             kw["mfu"] = None  # simulate's shipped default: what a user gets
-        elif mfu_model == "epoch":
-            kw["mfu"] = "epoch"
         elif mfu_model == "runs":
             kw["mfu"] = calibration.fit_run_utilisation(fit_rows, exclude=exclude)["mfu"]
         elif mfu_model == "runs_by_generation":
             fit = calibration.fit_run_utilisation(fit_rows, exclude=exclude, by="generation")
             kw["mfu"] = fit["by_generation"].get(hw.generation, fit)["mfu"]
+        else:  # a registered utilisation step ('epoch', ...) or a callable: used as simulate uses it
+            kw["mfu"] = mfu_model
         if power_basis == "row" and tdp and hw.tdp_w is not None:
             kw["chip_power_w"] = hw.tdp_w  # the source's convention: chip-hours x TDP
         elif power_model == "runs" and hw.tdp_w is not None:
@@ -258,14 +261,15 @@ def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_mo
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mfu_model not in MFU_MODELS:
-        raise ValueError(f"mfu_model must be one of {MFU_MODELS}, got {mfu_model!r}")
+    if not callable(mfu_model) and mfu_model not in REFIT_MFU_MODELS + steps.UTILISATION.names():
+        raise ValueError(f"mfu_model must be a callable or one of {REFIT_MFU_MODELS + steps.UTILISATION.names()}, "
+                         f"got {mfu_model!r}")
     if power_basis not in POWER_BASES:
         raise ValueError(f"power_basis must be one of {POWER_BASES}, got {power_basis!r}")
     if power_model not in ("default", "runs"):
         raise ValueError(f"power_model must be one of ('default', 'runs'), got {power_model!r}")
     runs = runs_data.published_runs() if runs is None else tuple(map(runs_data.check_run, runs))
-    loo = mode == "prediction" and (mfu_model != "epoch" or power_model == "runs")
+    loo = mode == "prediction" and (mfu_model in REFIT_MFU_MODELS or power_model == "runs")
     caveat = {r["model"]: calibration.compute_caveat(r) if exclude_compute_caveats else "" for r in runs}
     fit_rows = tuple(r for r in runs if not caveat[r["model"]])
     groups = {}
@@ -349,7 +353,7 @@ def _to_dataset(runs, records, hw_ids, fams, statuses, reasons, *, mode, mfu_mod
                     description="scalesim vs published training runs; rows not reproduced keep status "
                                 "'skipped' and a skip_reason")
     if mode == "prediction":
-        ds.attrs.update(mfu_model=mfu_model, power_model=power_model, power_basis=power_basis,
+        ds.attrs.update(mfu_model=mfu_model if isinstance(mfu_model, str) else f"callable {getattr(mfu_model, '__name__', '?')}", power_model=power_model, power_basis=power_basis,
                         exclude_compute_caveats=int(exclude_compute_caveats),
                         loo=("refitted without each run (and its duplicates)" if loo else
                              "defaults are fitted on external data: leave-one-out equals in-sample"))

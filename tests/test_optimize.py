@@ -6,13 +6,17 @@ import xarray as xr
 
 import scalesim as ss
 from scalesim import laws
+from scalesim.models.hardware import mfu_default_epoch
 from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
 
 KW = dict(hardware="H100-SXM5-80GB", n_chips=2048, region=["FR", "US-CAL-CISO", "PL"])
 
 
 def brute_force_target(target, *, inference_tokens=0.0, n_grid=4001, law="besiroglu2024", **kw):
-    """Lifetime co2e on a fine grid of N along the iso-loss curve; argmin per region."""
+    """Lifetime co2e on a fine grid of N along the iso-loss curve: (argmin N, grid step, grid minimum) per region.
+
+    Serving is simulated independently of optimize: 2N FLOPs per token at the 'epoch' MFU of 8 chips.
+    """
     p = laws.get_law(law).params
     nmin = float(min_params_for_loss(target, **p))
     n = np.geomspace(nmin * 1.01, nmin * 1e3, n_grid)
@@ -21,11 +25,11 @@ def brute_force_target(target, *, inference_tokens=0.0, n_grid=4001, law="besiro
     tr = ss.simulate(n_params=n_da, n_tokens=xr.DataArray(d, dims="cand"), **kw)
     cost = tr.co2e_t
     if inference_tokens:
-        inf = ss.simulate(flop=2 * n_da * inference_tokens, mfu=float(ss.optimize.__globals__["hw_model"].mfu_default_epoch(8)),
+        inf = ss.simulate(flop=2 * n_da * inference_tokens, mfu=float(mfu_default_epoch(8)),
                           hardware=kw["hardware"], region=kw["region"])
         cost = cost + inf.co2e_t
     i = cost.argmin("cand")
-    return n_da.isel(cand=i), np.log(n[1] / n[0])
+    return n_da.isel(cand=i), np.log(n[1] / n[0]), cost.min("cand")
 
 
 def test_closed_form_equals_numeric_when_emissions_proportional_to_flops():
@@ -52,10 +56,11 @@ def test_inference_aware_optimum_is_smaller_and_longer_and_matches_brute_force()
     inf = ss.optimize(target_loss=2.1, inference_tokens=1e13, **KW)
     assert (inf.n_params < base.n_params).all() and (inf.n_tokens > base.n_tokens).all()
     assert inf.attrs["method"].startswith("golden")
-    best, step = brute_force_target(2.1, inference_tokens=1e13, **KW)
+    best, step, grid_min = brute_force_target(2.1, inference_tokens=1e13, **KW)
     assert np.all(np.abs(np.log(inf.n_params.values / best.values)) <= step)
-    # lifetime objective at the optimum is no worse than anywhere on the brute-force grid
-    assert np.all(inf.objective.values <= (inf.lifetime_co2e_t.values * (1 + 1e-9)))
+    # the lifetime objective at the optimum is no worse than the best point of the brute-force grid
+    assert np.all(inf.objective.values <= grid_min.values * (1 + 1e-9))
+    np.testing.assert_allclose(inf.objective, inf.lifetime_co2e_t, rtol=1e-12)  # objective = training + serving
 
 
 def test_inference_on_other_hardware_and_region():
@@ -139,7 +144,7 @@ def test_grid_optimum_agrees_with_optimize_to_grid_resolution():
     assert np.all(g.co2e_t <= opt.co2e_t * (1 + 8 * step))
     chunked = ds.scalesim.optimum("co2e_t", target_loss=2.1, chunk=1)
     xr.testing.assert_equal(chunked.n_params_opt, g.n_params_opt)
-    with pytest.raises(ValueError, match="needs a 'loss' variable"):
+    with pytest.raises(ValueError, match="need a 'loss' variable"):
         ss.simulate(n_params=n[:3], n_tokens=d[:3], **KW).scalesim.optimum(target_loss=2.1)
 
 
@@ -148,3 +153,57 @@ def test_optimize_result_has_attrs():
     for name, var in r.data_vars.items():
         assert var.attrs.get("units") is not None and var.attrs.get("long_name"), name
     assert r.attrs["law"] == "besiroglu2024" and "inference_mfu_source" in r.attrs
+
+
+# ----------------------------------------------------------------------------- bugs fixed by the composer
+@pytest.mark.parametrize("side", ["low", "high"])
+def test_chip_search_uses_defaults(side):
+    """Bug 1: the chip search inverted the central 'epoch' MFU whatever ``defaults`` said."""
+    r = ss.optimize(target_loss=2.1, hardware="H100", region="FR", mfu="epoch", max_wall_days=20, defaults=side)
+    n = float(r.n_chips)
+    kw = dict(n_params=float(r.n_params), n_tokens=float(r.n_tokens), hardware="H100", region="FR", mfu="epoch", defaults=side)
+    assert float(ss.simulate(n_chips=n, **kw).wall_days) <= 20 * (1 + 1e-9) < float(ss.simulate(n_chips=n - 1, **kw).wall_days)
+
+
+def test_serving_uses_the_training_settings():
+    """Bug 2: serving inside optimize dropped defaults, dtype, goodput and the water/embodied overrides."""
+    kw = dict(target_loss=2.1, hardware="H100", region="FR", n_chips=1024, inference_tokens=1e13)
+    per_flop = {s: float(ss.optimize(defaults=s, **kw).pipe(lambda r: r.inference_energy_kwh / r.inference_flop))
+                for s in ("low", "central", "high")}
+    assert per_flop["low"] < per_flop["central"] < per_flop["high"]
+    base = ss.optimize(**kw)
+    for extra, var in ((dict(goodput=0.8), "inference_energy_kwh"), (dict(wue_l_per_kwh=0.0, ewif_l_per_kwh=0.0), "inference_water_l"),
+                       (dict(embodied_kgco2e_per_chip=0.0), "inference_total_co2e_t")):
+        other = ss.optimize(**kw, **extra)
+        assert float(other[var]) != pytest.approx(float(base[var]), rel=1e-3), extra
+    assert float(ss.optimize(**kw, wue_l_per_kwh=0.0, ewif_l_per_kwh=0.0).inference_water_l) == 0.0
+
+
+def test_grid_optimum_honours_max_loss_and_rejects_unknown_keywords():
+    """Bug 3: ``max_loss`` was accepted and ignored."""
+    n, d = ss.logspace(1e9, 1e11, 41), ss.logspace(1e10, 1e13, 41)
+    ds = ss.simulate(n_params=n, n_tokens=d, law="besiroglu2024", hardware="H100", n_chips=1024, region="FR")
+    g = ds.scalesim.optimum("co2e_t", max_loss=2.3)
+    assert float(g.loss) <= 2.3
+    admissible = ds.co2e_t.where(ds.loss <= 2.3)
+    assert float(g.co2e_t) == pytest.approx(float(admissible.min()))
+    with pytest.raises(ValueError, match="unknown keyword 'wall_days_limit'"):
+        ds.scalesim.optimum("co2e_t", wall_days_limit=3)
+
+
+def test_a_callable_utilisation_drives_simulate_and_the_chip_search():
+    def half_of_epoch(ctx):  # a user's model of MFU falling with cluster size
+        return 0.5 * mfu_default_epoch(ctx.n_chips)
+
+    r = ss.simulate(flop=1e23, hardware="H100", n_chips=[64, 4096], region="FR", mfu=half_of_epoch)
+    np.testing.assert_allclose(r.mfu, 0.5 * mfu_default_epoch(np.array([64, 4096])))
+    assert "callable half_of_epoch" in r.mfu.attrs["model"]
+    o = ss.optimize(target_loss=2.1, hardware="H100", region="FR", mfu=half_of_epoch, max_wall_days=20)
+    n = float(o.n_chips)
+    kw = dict(n_params=float(o.n_params), n_tokens=float(o.n_tokens), hardware="H100", region="FR", mfu=half_of_epoch)
+    assert float(ss.simulate(n_chips=n, **kw).wall_days) <= 20 * (1 + 1e-9) < float(ss.simulate(n_chips=n - 1, **kw).wall_days)
+
+
+def test_optimize_rejects_unknown_inputs():
+    with pytest.raises(ValueError, match="unknown optimize input"):
+        ss.optimize(target_loss=2.1, hardware="H100", region="FR", n_chip=8)

@@ -351,3 +351,16 @@ def test_rewording_free_text_does_not_change_figures(monkeypatch, acc):
         xr.testing.assert_identical(validate("prediction", mfu_model="runs_by_generation", power_model="runs",
                                              exclude_compute_caveats=ex), ds)
     assert (calibration.fit_power_model(), calibration.fit_power_model("runs")) == fits
+
+
+def test_a_callable_utilisation_is_used_by_validate():
+    """The registry is shared: a callable given as mfu_model is what validate's predictions use."""
+    def flat(ctx):
+        return 0.3
+
+    ds = validate(mode="prediction", mfu_model=flat)
+    used = ds.mfu_used.where(ds.status == "ok").dropna("run")
+    assert used.size > 10 and np.allclose(used, 0.3)
+    assert ds.attrs["mfu_model"] == "callable flat"
+    with pytest.raises(ValueError, match="mfu_model must be a callable or one of"):
+        validate(mode="prediction", mfu_model="flat")

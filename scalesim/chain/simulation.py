@@ -2,7 +2,10 @@
 
 Each factor is evaluated on its own dimensions (FLOPs on (n_params, n_tokens); energy per FLOP on
 hardware; carbon per kWh on region) and broadcast once per output, so a sweep over millions of
-configurations is a handful of array multiplications.
+configurations is a handful of array multiplications. :func:`simulate` reads as its three
+steps: :func:`prepare` (validate inputs and rules declared in :mod:`scalesim.inputs`, resolve
+catalogue rows), :func:`factors` (every factor on its own dims, through :mod:`scalesim.steps`)
+and :func:`outputs` + :func:`finish` (multiply out, label).
 """
 
 from __future__ import annotations
@@ -12,20 +15,11 @@ import json
 import numpy as np
 import xarray as xr
 
-from scalesim import __version__
-from scalesim import catalog
-from scalesim import variables
+from scalesim import __version__, catalog, inputs, steps, variables
 from scalesim.models import datacenter, embodied, flops, grid
 from scalesim.models import hardware as hw_model
-from scalesim.models._checks import check_at_least, check_fraction, check_positive
-from scalesim.units import H_PER_DAY, S_PER_H, W_PER_KW
-
-#: Utilisation models selectable by name with ``mfu=`` (the first is the default).
-MFU_MODELS = ("hierarchical", "epoch")
-
-#: Which end of each documented range ``defaults='low'`` / ``'high'`` picks (low = low emissions).
-_SIDES = ("low", "central", "high")
-
+from scalesim.models._checks import check_positive
+from scalesim.units import H_PER_DAY, S_PER_H
 
 def logspace(lo, hi, n):
     """``n`` values log-uniformly spaced from ``lo`` to ``hi`` inclusive (both > 0)."""
@@ -60,45 +54,6 @@ def _as_input(name, value, *, numeric=True):
     return da
 
 
-def _map_labels(labels, fn):
-    """Apply ``fn`` to each label of a string DataArray; returns a float DataArray of same dims."""
-    values = np.asarray(labels.values, dtype=object)
-    uniq = {v: fn(v) for v in values.ravel().tolist()}
-    out = np.vectorize(lambda v: uniq[v], otypes=[float])(values) if values.ndim else np.float64(uniq[values.item()])
-    return xr.DataArray(out, dims=labels.dims, coords=labels.coords)
-
-
-def _mfu_hierarchical(record, d, notes):
-    """Default effective MFU of one accelerator, recorded in ``d.used`` (and a note if pooled)."""
-    m = hw_model.MFU_MODEL_HIERARCHICAL
-    gen = record.generation
-    if gen not in m:
-        notes.append(f"{record.hardware_id}: no published run or reported MFU for generation {gen}; "
-                     f"pooled effective MFU {m['pooled']:.3f} used")
-    default = catalog.Default(f"mfu:{record.hardware_id}", hw_model.mfu_hierarchical(gen),
-                              hw_model.mfu_hierarchical(gen, scale=m["ratio_p10"]),
-                              hw_model.mfu_hierarchical(gen, scale=m["ratio_p90"]),
-                              f"{m['source']}; generation {gen if gen in m else 'pooled'}")
-    return d.pick(default, higher_is_worse=False)
-
-
-class _Defaults:
-    """Collects every default used, for the result's attrs."""
-
-    def __init__(self, side):
-        if side not in _SIDES:
-            raise ValueError(f"defaults must be one of {_SIDES}, got {side!r}")
-        self.side = side
-        self.used = {}
-
-    def pick(self, default, *, higher_is_worse=True):
-        self.used[default.name] = default.as_attr()
-        if self.side == "central":
-            return default.value
-        want_low = (self.side == "low") == higher_is_worse
-        return default.low if want_low else default.high
-
-
 def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=None, chip_hours=None,
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
@@ -121,8 +76,9 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
         Accelerators used; gives ``wall_days`` (and the ``mfu='epoch'`` utilisation).
     chip_hours : array_like, optional
         Reported accelerator-hours [h] (accounting mode: time as reported, no throughput model).
-    mfu : array_like or str, optional
-        Model FLOPs utilisation [-], or a utilisation model by name:
+    mfu : array_like, str or callable, optional
+        Model FLOPs utilisation [-], a utilisation model by name (:data:`scalesim.steps.UTILISATION`),
+        or a callable ``fn(ctx)`` (:class:`scalesim.steps.Context`) returning it:
 
         - ``'hierarchical'`` (default): effective MFU per accelerator generation, calibrated on
           published runs and Epoch AI's reported MFU
@@ -131,9 +87,10 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
           :func:`scalesim.models.hardware.mfu_default_epoch`).
 
         With ``chip_hours`` and compute given, the implied MFU is reported instead.
-    chip_power_w : array_like, optional
-        Average IT power per accelerator incl. host share [W]; default from the power model.
-    pue : float, array_like or str, optional
+    chip_power_w : array_like, str or callable, optional
+        Average IT power per accelerator incl. host share [W]; default the ``'power_model'`` step
+        (:data:`scalesim.steps.POWER`; also ``'tdp'``) or a callable ``fn(ctx)``.
+    pue : float, array_like, str or callable, optional
         Power usage effectiveness [-] (>= 1) or an operator name (``'industry'``, ``'google'``,
         ``'aws'``, ``'azure'``, ``'meta'``...). Default: the cloud provider's value for cloud
         regions, else the industry average (recorded in attrs).
@@ -167,275 +124,223 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
         ``water_l`` (and ``loss``), each with ``units``, ``long_name``, ``description``; attrs
         hold ``scalesim_version``, the resolved inputs and every default used with its source.
     """
-    d = _Defaults(defaults)
-    models = {"flop": "6nd (Kaplan 2020 Sec. 2.1)"}
-    notes = []
+    ctx = prepare(dict(locals()))
+    f = factors(ctx)
+    return finish(ctx, outputs(ctx, f), scope="simulate")
 
-    # ---------------------------------------------------------------- inputs
-    if flop is not None and (n_params is not None or n_tokens is not None):
-        raise ValueError("give either flop or n_params and n_tokens, not both (flop is computed as 6ND)")
-    if (n_params is None) != (n_tokens is None):
-        raise ValueError("n_params and n_tokens must be given together (or give flop)")
-    if hardware is None:
-        raise ValueError("hardware is required, e.g. hardware='H100-SXM5-80GB' (see scalesim.catalog.hardware_ids())")
-    if region is not None and grid_gco2e_per_kwh is not None:
-        raise ValueError("give either region or grid_gco2e_per_kwh, not both")
-    if region is None and grid_gco2e_per_kwh is None:
-        raise ValueError("no grid intensity: pass region= (e.g. 'FR', 'US-CAL-CISO', 'gcp:us-central1') or "
-                         "grid_gco2e_per_kwh=; scalesim never falls back to a world average")
 
-    N = _as_input("n_params", n_params)
-    D = _as_input("n_tokens", n_tokens)
-    C = _as_input("flop", flop)
-    nc = _as_input("n_chips", n_chips)
-    ch = _as_input("chip_hours", chip_hours)
-    mfu_model = mfu if isinstance(mfu, str) else None
-    if mfu_model is not None and mfu_model not in MFU_MODELS:
-        raise ValueError(f"mfu must be a fraction or one of {MFU_MODELS}, got {mfu!r}")
-    mfu_in = None if mfu_model is not None else _as_input("mfu", mfu)
-    p_in = _as_input("chip_power_w", chip_power_w)
-    ci_in = _as_input("grid_gco2e_per_kwh", grid_gco2e_per_kwh)
-    sh = _as_input("start_hour", start_hour)
-    hw = _as_input("hardware", hardware, numeric=False)
-    rg = _as_input("region", region, numeric=False)
-    for name, v in (("n_params", N), ("n_tokens", D), ("flop", C), ("n_chips", nc), ("chip_hours", ch),
-                    ("chip_power_w", p_in)):
-        if v is not None:
-            check_positive(name, v)
-    if ci_in is not None:
-        check_positive("grid_gco2e_per_kwh", ci_in, allow_zero=True)
-    if mfu_in is not None:
-        check_fraction("mfu", mfu_in)
-    check_fraction("goodput", goodput)
-    if sh is not None:
-        check_at_least("start_hour", sh, 0.0)
-    if C is None and N is None and ch is None:
-        raise ValueError("nothing to simulate: give n_params and n_tokens, flop, or chip_hours")
-    if mfu_model is not None and ch is not None:
-        raise ValueError(f"give either chip_hours (time as reported) or a utilisation model mfu={mfu!r}, not both")
-    if mfu_model == "epoch" and nc is None:
-        raise ValueError("mfu='epoch' needs n_chips (the model is a function of cluster size)")
+# ----------------------------------------------------------------------------- validate
+def prepare(raw, *, scope="simulate"):
+    """Validate the inputs ``raw`` (name -> value) and resolve catalogue rows: a :class:`steps.Context`.
 
-    # ---------------------------------------------------------------- hardware factors (hardware dims)
-    records = {}
+    ``scope=None`` skips the cross-input rules (a caller such as optimize that checked its own).
+    """
+    table = inputs.SIMULATE
+    given = inputs.given(raw, table)
+    if scope is not None:
+        inputs.check_rules(given, scope)
+    if given.get("dtype") is not None and given["dtype"] not in inputs.DTYPES:
+        raise ValueError(f"dtype must be one of {inputs.DTYPES}, got {given['dtype']!r}")
+    resolved = {name: _resolve(table[name], value) for name, value in given.items()}
+    hw = catalog.select_hardware(resolved.pop("hardware"))
+    rg = resolved.pop("region", None)
+    ctx = steps.Context(hardware=hw, dtype=raw.get("dtype") or "bf16", defaults=steps.Defaults(raw.get("defaults") or "central"),
+                        regions=catalog.select_regions(rg) if rg is not None else None, inputs=resolved)
+    ctx.inputs["raw"] = raw
+    return ctx
 
-    def rec(h):
-        if h not in records:
-            records[h] = catalog.get_hardware(h)
-        return records[h]
 
-    def peak(h):
-        r = rec(h)
-        use = dtype
-        if dtype == "bf16" and r.peak_tflop_per_s["bf16"] is None and r.peak_tflop_per_s["fp16"] is not None:
-            use = "fp16"
-            notes.append(f"{r.hardware_id} has no bf16: fp16 peak used")
-        return r.peak_flop_per_s(use)
+def _resolve(spec, value):
+    """One input -> a DataArray (numbers, labels), the value itself (choices, names, callables)."""
+    if spec.kind == inputs.STEP and (isinstance(value, str) or callable(value)) and not isinstance(value, xr.DataArray):
+        if spec.name == "pue" and isinstance(value, str):
+            catalog.datacenter_value(value, "pue")  # unknown operator: close matches
+        elif spec.name != "pue":
+            {"mfu": steps.UTILISATION, "chip_power_w": steps.POWER}[spec.name].step(value)
+        return value
+    if spec.kind in (inputs.CHOICE, inputs.STRING):
+        return value
+    da = _as_input(spec.name, value, numeric=spec.kind != inputs.LABEL)
+    if spec.kind != inputs.LABEL:
+        inputs.check_array(spec, da)
+    return da
 
-    peak_flop_per_s = _map_labels(hw, peak)
-    if C is None and N is not None:
-        C = flops.training_flop_6nd(N, D)
 
-    if mfu_in is not None:
-        mfu_da = mfu_in
-    elif ch is not None:
-        mfu_da = None  # time as reported; MFU implied below where compute is known
-    elif mfu_model == "epoch":
-        m = hw_model.MFU_MODEL_EPOCH
-        offset = {"central": 0.0, "low": m["residual_p90"], "high": m["residual_p10"]}[d.side]
-        d.used["mfu"] = {"name": "mfu", "value": "mfu_default_epoch(n_chips)", "low": m["residual_p10"],
-                         "high": m["residual_p90"], "year": "", "source": m["source"] +
-                         f"; R^2={m['r2']}, RMSE={m['rmse']}"}
-        mfu_da = hw_model.mfu_default_epoch(nc, offset=offset)
-        models["mfu"] = "epoch: mfu_default_epoch (linear in log10 n_chips, Epoch AI data)"
+# ----------------------------------------------------------------------------- steps
+def factors(ctx, *, with_utilisation=True):
+    """Every per-unit factor on its own dims: a dict of DataArrays (the chain's steps, in order).
+
+    ``with_utilisation=False`` leaves ``mfu`` to the caller (optimize's chip search evaluates it
+    at the chip counts it tries).
+    """
+    x = ctx.inputs
+    f = {"peak_flop_per_s": steps.peak_flop_per_s(ctx)}
+    f["mfu"] = utilisation(ctx) if with_utilisation and _utilisation_ready(ctx) else None
+    f["chip_power_w"] = _factor(ctx, steps.POWER, x.get("chip_power_w"))
+    goodput = float(x.get("goodput", 1.0))
+    idle = steps.idle_power_w(ctx) if goodput < 1.0 else 0.0
+    f["it_kwh_per_chip_hour"] = hw_model.it_energy_kwh(goodput, f["chip_power_w"], idle_chip_hours=1.0 - goodput,
+                                                       idle_power_w=idle)
+    f.update(site_factors(ctx))
+    f["embodied_t_per_chip_hour"] = embodied_factor(ctx)
+    return f
+
+
+def _utilisation_ready(ctx):
+    """Whether utilisation is modelled now: not with reported chip-hours, and with every input its step needs."""
+    x = ctx.inputs
+    if x.get("chip_hours") is not None and x.get("mfu") is None:
+        return False
+    step = None if isinstance(x.get("mfu"), xr.DataArray) else steps.UTILISATION.step(x.get("mfu"))
+    return step is None or all(x.get(n) is not None for n in step.needs)
+
+
+def utilisation(ctx):
+    """The utilisation step: a given fraction, or the registered/callable model evaluated on ctx."""
+    mfu = ctx.inputs.get("mfu")
+    if isinstance(mfu, xr.DataArray):
+        return mfu
+    step = steps.UTILISATION.step(mfu)
+    value = step.fn(ctx)
+    if step.description == "user callable":
+        ctx.models["mfu"] = f"callable {step.name}"
+    value = value if isinstance(value, xr.DataArray) else xr.DataArray(value)
+    inputs.check_array(inputs.SIMULATE["mfu"], value)
+    return value
+
+
+def _factor(ctx, registry, value):
+    """A number/array as given, or the registry's (or the callable's) step evaluated on ctx."""
+    if isinstance(value, xr.DataArray):
+        return value
+    out = registry.step(value).fn(ctx)
+    return out if isinstance(out, xr.DataArray) else xr.DataArray(out)
+
+
+def site_factors(ctx):
+    """PUE, on-site WUE, off-site EWIF and grid intensity on the region dims."""
+    x = ctx.inputs
+    pue = x.get("pue")
+    operator = pue.strip().lower() if isinstance(pue, str) else None
+    if isinstance(pue, xr.DataArray):
+        pue_da = pue
+    elif operator is not None:
+        pue_da = steps.pue_named(operator)(ctx)
     else:
-        mfu_da = _map_labels(hw, lambda h: _mfu_hierarchical(rec(h), d, notes))
-        models["mfu"] = "hierarchical: effective MFU per accelerator generation (published runs + Epoch AI)"
+        pue_da = _factor(ctx, steps.PUE, pue)
+    wue = x.get("wue_l_per_kwh")
+    ewif = x.get("ewif_l_per_kwh")
+    ci = steps.grid_intensity(ctx) if ctx.regions is not None else x["grid_gco2e_per_kwh"]
+    return {"pue": pue_da, "grid_gco2e_per_kwh": ci,
+            "wue_l_per_kwh": wue if wue is not None else steps.site_water(ctx, "wue_l_per_kwh", operator),
+            "ewif_l_per_kwh": ewif if ewif is not None else steps.site_water(ctx, "ewif_l_per_kwh")}
 
-    def power(h):
-        r = rec(h)
-        if r.system_power_w is not None:
-            lo, mid, hi = r.system_power_w
-            return d.pick(catalog.Default(f"chip_power_w:{r.hardware_id}", mid, lo, hi,
-                                          f"{r.system_power_basis}: {r.system_power_source}"))
-        f = d.pick(catalog.power_model_parameter(r.family, "system_power_over_tdp"))
-        return hw_model.chip_power_from_tdp(r.tdp_w, system_power_over_tdp=f)
 
-    if p_in is None:
-        p_da = _map_labels(hw, power)
-    else:
-        p_da = p_in
-
-    def idle_power(h):
-        r = rec(h)
-        f = d.pick(catalog.power_model_parameter("all", "idle_power_over_tdp"))
-        rating = r.tdp_w if r.tdp_w is not None else r.system_power_w[1]
-        return rating * f
-
-    # ---------------------------------------------------------------- time
-    if ch is None:
-        h_per_flop = 1.0 / (hw_model.achieved_flop_per_s(peak_flop_per_s, mfu_da) * S_PER_H)
-        productive_h = C * h_per_flop
-        chip_hours_da = productive_h / goodput
-    else:
-        chip_hours_da = ch
-        productive_h = ch * goodput
-        if C is not None and mfu_da is None:
-            mfu_da = C / (productive_h * S_PER_H * peak_flop_per_s)
-            models["mfu"] = "implied by flop / (chip_hours x peak)"
-    lost_h_per_productive_h = 1.0 / goodput - 1.0
-    if goodput < 1.0:
-        idle_da = _map_labels(hw, idle_power)
-        power_per_productive_h = p_da + lost_h_per_productive_h * idle_da
-    else:
-        power_per_productive_h = p_da
-
-    # ---------------------------------------------------------------- datacenter + grid factors (region dims)
-    if pue is None or isinstance(pue, str):
-        def pue_for(r):
-            if isinstance(pue, str):
-                return d.pick(catalog.datacenter_value(pue, "pue"))
-            reg = catalog.get_region(r) if r is not None else None
-            op = catalog.PROVIDER_OPERATOR.get(reg.provider) if reg is not None else None
-            return d.pick(catalog.datacenter_value(op or "industry", "pue", scope=reg.region_id if reg else None))
-        pue_da = _map_labels(rg, pue_for) if rg is not None else xr.DataArray(pue_for(None))
-    else:
-        pue_da = _as_input("pue", pue)
-        check_at_least("pue", pue_da, 1.0)
-
-    def water_for(metric, r):
-        # the operator's own figure where it reports one (cloud provider of the region, or the
-        # operator named in pue=), else the industry average; either way recorded in attrs
-        reg = catalog.get_region(r) if r is not None else None
-        op = pue.strip().lower() if isinstance(pue, str) else catalog.PROVIDER_OPERATOR.get(reg.provider) if reg else None
-        if op not in catalog.datacenter_operators(metric):
-            op = "industry"
-        return d.pick(catalog.datacenter_value(op, metric))
-
-    if wue_l_per_kwh is None:
-        wue_da = _map_labels(rg, lambda r: water_for("wue_l_per_kwh", r)) if rg is not None else xr.DataArray(water_for("wue_l_per_kwh", None))
-    else:
-        wue_da = _as_input("wue_l_per_kwh", wue_l_per_kwh)
-    if ewif_l_per_kwh is None:
-        ewif_da = xr.DataArray(d.pick(catalog.datacenter_value("industry", "ewif_l_per_kwh")))
-    else:
-        ewif_da = _as_input("ewif_l_per_kwh", ewif_l_per_kwh)
-
-    if rg is not None:
-        def ci_for(r):
-            reg = catalog.get_region(r)
-            return d.pick(catalog.Default(f"grid_gco2e_per_kwh:{reg.region_id}", reg.gco2e_per_kwh,
-                                          reg.gco2e_per_kwh_low, reg.gco2e_per_kwh_high,
-                                          f"{reg.basis}; {reg.source}", reg.year))
-        ci_da = _map_labels(rg, ci_for)
-    else:
-        ci_da = ci_in
-
-    # ---------------------------------------------------------------- compose
-    kwh_per_productive_h = power_per_productive_h / W_PER_KW
-    it_energy = productive_h * kwh_per_productive_h
-    facility_per_it = datacenter.facility_energy_kwh(1.0, pue_da)
-    t_per_it_kwh = grid.operational_co2e_t(facility_per_it, ci_da)
-    if sh is not None:
-        if nc is None:
-            raise ValueError("start_hour needs n_chips (the run window's length comes from the wall time)")
-        if rg is None:
-            raise ValueError("start_hour needs region= with a diurnal profile, not an explicit grid_gco2e_per_kwh")
-        wall_h = chip_hours_da / nc
-
-        def profile_for(r):
-            reg = catalog.get_region(r)
-            if not reg.profile_zone:
-                have = sorted(x for x in catalog.region_ids() if catalog.get_region(x).profile_zone)
-                raise ValueError(f"region {reg.region_id!r} has no diurnal profile; start_hour is supported for: {', '.join(have[:40])}")
-            year, prof, src = catalog.diurnal_profile(reg.profile_zone)
-            d.used[f"diurnal_profile:{reg.region_id}"] = {"name": f"diurnal_profile:{reg.region_id}", "value": reg.profile_zone,
-                                                           "low": "", "high": "", "year": year, "source": src}
-            return prof
-
-        labels = np.atleast_1d(np.asarray(rg.values, dtype=object))
-        prof = np.array([profile_for(r) for r in labels])
-        prof_da = xr.DataArray(prof.reshape(rg.shape + (24,)), dims=rg.dims + ("hour",), coords=rg.coords)
-        factor = xr.apply_ufunc(grid.window_mean_factor, prof_da, sh, wall_h,
-                                input_core_dims=[["hour"], [], []], dask="parallelized", output_dtypes=[float])
-        ci_eff = ci_da * factor
-        co2e = grid.operational_co2e_t(it_energy * facility_per_it, ci_eff)
-    else:
-        ci_eff = ci_da
-        co2e = it_energy * t_per_it_kwh
-
-    if embodied_kgco2e_per_chip is None:
-        card = catalog.embodied_parameter("accelerator")
-        server = catalog.embodied_parameter("server_share")
-
-        def emb_for(h):
-            r = rec(h)
-            die = r.embodied_die_kgco2e
-            low = die if die is not None else min(x.embodied_die_kgco2e for x in map(catalog.get_hardware, catalog.hardware_ids()) if x.embodied_die_kgco2e)
-            return d.pick(catalog.Default(f"embodied_kgco2e_per_chip:{r.hardware_id}", float(card["value"]) + float(server["value"]),
-                                          low + float(server["value_low"]), float(card["value_high"]) + float(server["value_high"]),
-                                          f"accelerator: {card['source']}; server share: {server['source']}"))
-        emb_da = _map_labels(hw, emb_for)
-    else:
-        emb_da = _as_input("embodied_kgco2e_per_chip", embodied_kgco2e_per_chip)
-    life = catalog.embodied_parameter("lifetime")
-    use = catalog.embodied_parameter("use_fraction")
-    if lifetime_years is None:
-        lifetime_years = d.pick(catalog.Default("lifetime_years", float(life["value"]), float(life["value_low"]),
-                                                float(life["value_high"]), life["source"]), higher_is_worse=False)
+def embodied_factor(ctx):
+    """Embodied carbon per accelerator-hour [t/h] on the hardware dims."""
+    x, d = ctx.inputs, ctx.defaults
+    per_chip = x.get("embodied_kgco2e_per_chip")
+    per_chip = per_chip if per_chip is not None else steps.embodied_kgco2e_per_chip(ctx)
+    life, use = catalog.embodied_parameter("lifetime"), catalog.embodied_parameter("use_fraction")
+    lifetime = x.get("lifetime_years")
+    if lifetime is None:
+        lifetime = d.pick(catalog.Default("lifetime_years", float(life["value"]), float(life["value_low"]),
+                                          float(life["value_high"]), life["source"]), higher_is_worse=False)
     use_fraction = d.pick(catalog.Default("use_fraction", float(use["value"]), float(use["value_low"]),
                                           float(use["value_high"]), use["source"]), higher_is_worse=False)
-    emb_t_per_chip_hour = embodied.embodied_co2e_t(1.0, embodied_kgco2e_per_chip=emb_da,
-                                                   lifetime_years=lifetime_years, use_fraction=use_fraction)
+    return embodied.embodied_co2e_t(1.0, embodied_kgco2e_per_chip=per_chip, lifetime_years=lifetime,
+                                    use_fraction=use_fraction)
 
+
+# ----------------------------------------------------------------------------- compose
+def training_flop(ctx):
+    """Training compute [FLOP]: given, or 6ND (Kaplan 2020 Sec. 2.1)."""
+    x = ctx.inputs
+    if x.get("flop") is not None:
+        return x["flop"]
+    return flops.training_flop_6nd(x["n_params"], x["n_tokens"]) if x.get("n_params") is not None else None
+
+
+def chip_hours_per_flop(ctx, f):
+    """Accelerator-hours per model FLOP [h/FLOP] incl. lost time (1/goodput), on the factors' dims."""
+    return hw_model.chip_hours_from_flop(1.0, f["peak_flop_per_s"], f["mfu"], goodput=float(ctx.inputs.get("goodput", 1.0)))
+
+
+def outputs(ctx, f, *, flop=None, n_chips=None):
+    """Multiply the factors out: the output variables as a dict of DataArrays."""
+    x = ctx.inputs
+    C = training_flop(ctx) if flop is None else flop
+    n_chips = x.get("n_chips") if n_chips is None else n_chips
     out = {}
+    if x.get("chip_hours") is None:
+        chip_hours = C * chip_hours_per_flop(ctx, f)
+    else:
+        chip_hours = x["chip_hours"]
+        if C is not None and f["mfu"] is None:
+            f["mfu"] = C / (chip_hours * float(x.get("goodput", 1.0)) * S_PER_H * f["peak_flop_per_s"])
+            ctx.models["mfu"] = "implied by flop / (chip_hours x peak)"
     if C is not None:
         out["flop"] = C
-    if mfu_da is not None:
-        out["mfu"] = mfu_da
-    out["chip_hours"] = chip_hours_da
-    if nc is not None:
-        out["wall_days"] = chip_hours_da / nc / H_PER_DAY
-    out["chip_power_w"] = p_da
+    if f["mfu"] is not None:
+        out["mfu"] = f["mfu"]
+    out["chip_hours"] = chip_hours
+    if n_chips is not None:
+        out["wall_days"] = chip_hours / n_chips / H_PER_DAY
+    out["chip_power_w"] = f["chip_power_w"]
+    it_energy = chip_hours * f["it_kwh_per_chip_hour"]
+    facility_per_it = datacenter.facility_energy_kwh(1.0, f["pue"])
     out["it_energy_kwh"] = it_energy
-    out["pue"] = pue_da
+    out["pue"] = f["pue"]
     out["energy_kwh"] = it_energy * facility_per_it
-    out["grid_gco2e_per_kwh"] = ci_eff
-    out["co2e_t"] = co2e
-    out["embodied_co2e_t"] = chip_hours_da * emb_t_per_chip_hour
+    out["grid_gco2e_per_kwh"], out["co2e_t"] = _operational(ctx, f, it_energy, out, n_chips)
+    out["embodied_co2e_t"] = chip_hours * f["embodied_t_per_chip_hour"]
     out["total_co2e_t"] = out["co2e_t"] + out["embodied_co2e_t"]
-    out["water_onsite_l"] = it_energy * wue_da
-    out["water_offsite_l"] = datacenter.water_offsite_l(out["energy_kwh"], ewif_da)
+    out["water_onsite_l"] = datacenter.water_onsite_l(it_energy, f["wue_l_per_kwh"])
+    out["water_offsite_l"] = datacenter.water_offsite_l(out["energy_kwh"], f["ewif_l_per_kwh"])
     out["water_l"] = out["water_onsite_l"] + out["water_offsite_l"]
-    if law is not None:
-        if N is None:
-            raise ValueError("law= needs n_params and n_tokens (loss is a function of both)")
-        from scalesim import laws as scaling
+    if x.get("law") is not None:
+        from scalesim import laws
 
-        out["loss"] = scaling.loss(N, D, law=law)
-        models["loss"] = law
+        out["loss"] = laws.loss(x["n_params"], x["n_tokens"], law=x["law"])
+        ctx.models["loss"] = x["law"]
+    return out
 
+
+def _operational(ctx, f, it_energy, out, n_chips):
+    """(effective intensity, operational tCO2e): annual, or weighted over the run window by start hour."""
+    ci = f["grid_gco2e_per_kwh"]
+    start = ctx.inputs.get("start_hour")
+    if start is None:
+        t_per_it_kwh = grid.operational_co2e_t(datacenter.facility_energy_kwh(1.0, f["pue"]), ci)
+        return ci, it_energy * t_per_it_kwh
+    wall_h = out["chip_hours"] / n_chips
+    factor = xr.apply_ufunc(grid.window_mean_factor, steps.diurnal_profiles(ctx), start, wall_h,
+                            input_core_dims=[["hour"], [], []], dask="parallelized", output_dtypes=[float])
+    ci_eff = ci * factor
+    return ci_eff, grid.operational_co2e_t(out["energy_kwh"], ci_eff)
+
+
+ORDER = ("n_params", "n_tokens", "flop", "hardware", "n_chips", "chip_hours", "mfu", "chip_power_w", "pue", "region",
+         "grid_gco2e_per_kwh", "start_hour")
+
+
+def finish(ctx, out, *, scope):
+    """A labelled Dataset: dims in input order, units from the variable registry, provenance in attrs."""
     ds = xr.Dataset({k: (v if isinstance(v, xr.DataArray) else xr.DataArray(v)) for k, v in out.items()})
-    order = [n for n in ("n_params", "n_tokens", "flop", "hardware", "n_chips", "chip_hours", "mfu",
-                         "chip_power_w", "pue", "region", "grid_gco2e_per_kwh", "start_hour") if n in ds.dims]
-    ds = ds.transpose(*order, ...)
-    inputs = {k: _describe(v) for k, v in dict(n_params=n_params, n_tokens=n_tokens, flop=flop, hardware=hardware,
-                                                 n_chips=n_chips, chip_hours=chip_hours, mfu=mfu, chip_power_w=chip_power_w,
-                                                 pue=pue, region=region, grid_gco2e_per_kwh=grid_gco2e_per_kwh, dtype=dtype,
-                                                 goodput=goodput, start_hour=start_hour, law=law, defaults=defaults).items()
-              if v is not None}
-    ds.attrs.update(
-        scalesim_version=__version__,
-        inputs=json.dumps(inputs),
-        defaults_used=json.dumps(list(d.used.values())),
-        defaults_scenario=defaults,
-        flop_model=models["flop"],
-        notes="; ".join(sorted(set(notes))),
-    )
-    return variables.attach(ds, models=models)
+    ds = ds.drop_vars([c for c in ("hardware_id", "region_id") if c in ds.coords])
+    ds = ds.transpose(*[n for n in ORDER if n in ds.dims], ...)
+    raw = ctx.inputs["raw"]
+    described = {k: _describe(v) for k, v in raw.items() if v is not None and k in inputs.SIMULATE}
+    ctx.models.setdefault("flop", "6nd (Kaplan 2020 Sec. 2.1)")
+    ds.attrs.update(scalesim_version=__version__, inputs=json.dumps(described, default=str),
+                    defaults_used=ctx.defaults.attrs(), defaults_scenario=ctx.defaults.side,
+                    flop_model=ctx.models["flop"], notes="; ".join(sorted(set(ctx.notes))))
+    return variables.attach(ds, models=ctx.models)
 
 
 def _describe(v):
+    if callable(v) and not isinstance(v, xr.DataArray):
+        return f"callable {getattr(v, '__name__', type(v).__name__)}"
     if isinstance(v, xr.DataArray):
         return f"DataArray(dims={v.dims}, shape={v.shape})"
     if isinstance(v, (str, int, float)):

@@ -27,13 +27,6 @@ examples:
   scalesim catalog regions --search europe
 """
 
-SIM_FIELDS = (  # (flag dest, type, list-valued)
-    ("n_params", float, True), ("n_tokens", float, True), ("flop", float, True),
-    ("hardware", str, True), ("region", str, True), ("n_chips", float, True),
-    ("chip_hours", float, True), ("mfu", "mfu", True), ("chip_power_w", float, True),
-    ("grid_gco2e_per_kwh", float, True), ("start_hour", float, True),
-    ("goodput", float, False), ("law", str, False), ("defaults", str, False),
-)
 TABLE_VARS = ("flop", "mfu", "loss", "n_params", "n_tokens", "chip_hours", "wall_days", "energy_kwh", "co2e_t",
               "total_co2e_t", "water_l", "feasible")
 
@@ -47,48 +40,54 @@ class _Append(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-def _add_sim_flags(p, *, skip=()):
-    for name, _, many in SIM_FIELDS:
-        if name in skip:
+def _add_flags(p, table, *, skip=(), defaults=None):
+    """One flag per input of a :mod:`scalesim.inputs` table (help, units and list form from the table)."""
+    defaults = defaults or {}
+    for spec in table.values():
+        if spec.name in skip:
             continue
-        flag = "--" + name.replace("_", "-")
-        if many:
-            p.add_argument(flag, action=_Append, metavar="V[,V...]", help=f"{name} (repeatable or comma list)")
+        units = f" [{spec.units}]" if spec.units not in ("", "1") else ""
+        allowed = f" (one of {', '.join(spec.check)})" if isinstance(spec.check, tuple) else ""
+        kw = dict(dest=spec.name, help=f"{spec.help}{units}{allowed}")
+        if spec.name in defaults:
+            value = defaults[spec.name]
+            kw.update(default=[value] if spec.many is True else value, help=kw["help"] + f" (default {value})")
+        if spec.many == "pair":
+            p.add_argument(spec.flag, nargs=2, metavar=("LO", "HI"), **kw)
+        elif spec.many:
+            p.add_argument(spec.flag, action=_Append, metavar="V[,V...]", **{**kw, "help": kw["help"] + "; repeatable or a comma list"})
         else:
-            p.add_argument(flag, metavar="V", help=name)
-    p.add_argument("--pue", action=_Append, metavar="V[,V...]", help="PUE value(s) >= 1, or an operator name")
+            p.add_argument(spec.flag, metavar="V", **kw)
 
 
-def _convert(name, typ, raw):
-    if typ == "mfu":  # a fraction or a utilisation model's name
-        from scalesim.chain.simulation import MFU_MODELS
+def _convert(spec, raw):
+    """A flag's text -> the value the API takes (numbers; names for steps and labels)."""
+    from scalesim import inputs
 
-        if raw in MFU_MODELS:
-            return raw
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"--mfu: expected a fraction or one of {', '.join(MFU_MODELS)}, got {raw!r}") from None
+    if spec.kind in (inputs.LABEL, inputs.STRING, inputs.CHOICE):
+        return raw
     try:
-        return typ(raw)
+        return float(raw)
     except ValueError:
-        raise ValueError(f"--{name.replace('_', '-')}: expected a number, got {raw!r}") from None
+        if spec.kind == inputs.STEP:
+            return raw  # a registered model's or an operator's name: checked by the library
+        raise ValueError(f"{spec.flag}: expected a number, got {raw!r}") from None
 
 
-def _sim_kwargs(args, *, skip=()):
+def _kwargs(args, table, *, skip=()):
+    """The API keyword arguments given on the command line for ``table``."""
     kw = {}
-    for name, typ, many in SIM_FIELDS:
-        raw = getattr(args, name, None)
-        if name in skip or raw is None:
+    for spec in table.values():
+        raw = getattr(args, spec.name, None)
+        if spec.name in skip or raw is None:
             continue
-        vals = [_convert(name, typ, r) for r in raw] if many else _convert(name, typ, raw)
-        kw[name] = vals[0] if many and len(vals) == 1 else vals
-    if args.pue:
-        try:
-            vals = [float(v) for v in args.pue]
-        except ValueError:
-            vals = args.pue
-        kw["pue"] = vals[0] if len(vals) == 1 else vals
+        if spec.many == "pair":
+            kw[spec.name] = tuple(_convert(spec, r) for r in raw)
+        elif spec.many:
+            vals = [_convert(spec, r) for r in raw]
+            kw[spec.name] = vals[0] if len(vals) == 1 else vals
+        else:
+            kw[spec.name] = _convert(spec, raw)
     return kw
 
 
@@ -207,30 +206,18 @@ def _markdown(df):
 
 
 def cmd_simulate(args):
+    from scalesim import inputs
     from scalesim.chain.simulation import simulate
 
-    _emit(simulate(**_sim_kwargs(args)), args.format)
+    _emit(simulate(**_kwargs(args, inputs.SIMULATE)), args.format)
     return 0
 
 
 def cmd_optimize(args):
-    import importlib
+    from scalesim import inputs
+    from scalesim.solve.optimization import optimize
 
-    optimize = importlib.import_module("scalesim.solve.optimization").optimize
-    kw = _sim_kwargs(args, skip=("n_params", "n_tokens", "flop", "law"))
-    for name in ("target_loss", "carbon_budget_t", "flop_budget", "inference_tokens", "max_wall_days",
-                 "unique_tokens"):
-        raw = getattr(args, name)
-        if raw is not None:
-            vals = [_convert(name, float, r) for r in raw] if isinstance(raw, list) else _convert(name, float, raw)
-            kw[name] = vals[0] if isinstance(vals, list) and len(vals) == 1 else vals
-    for name in ("n_params_bounds", "n_tokens_bounds"):
-        if getattr(args, name) is not None:
-            kw[name] = tuple(getattr(args, name))
-    for name in ("inference_hardware", "inference_region"):
-        if getattr(args, name) is not None:
-            kw[name] = getattr(args, name)
-    _emit(optimize(objective=args.objective, law=args.law, **kw), args.format)
+    _emit(optimize(**_kwargs(args, inputs.optimize_inputs())), args.format)
     return 0
 
 
@@ -310,7 +297,7 @@ def _describe_law(v):
 # ----------------------------------------------------------------------------- parser
 def build_parser():
     """The argparse parser (exposed for documentation and tests)."""
-    from scalesim import __version__
+    from scalesim import __version__, inputs
 
     p = argparse.ArgumentParser(prog="scalesim", description="What-if simulator for the FLOPs, time, energy, "
                                 "carbon and water of training large language models.",
@@ -327,25 +314,12 @@ def build_parser():
 
     fmt = dict(choices=("table", "csv", "json"), default="table", help="output format (default: table)")
     s = sub.add_parser("simulate", help="simulate configurations (lists become dimensions)")
-    _add_sim_flags(s)
+    _add_flags(s, inputs.SIMULATE)
     s.add_argument("--format", **fmt)
     s.set_defaults(func=cmd_simulate)
 
     o = sub.add_parser("optimize", help="emission-optimal configuration for a goal")
-    g = o.add_mutually_exclusive_group(required=True)
-    g.add_argument("--target-loss", action=_Append, metavar="V[,V...]")
-    g.add_argument("--carbon-budget-t", action=_Append, metavar="V[,V...]")
-    g.add_argument("--flop-budget", action=_Append, metavar="V[,V...]")
-    o.add_argument("--objective", default="co2e_t", help="variable to minimise (default co2e_t)")
-    o.add_argument("--law", default="besiroglu2024", help="scaling law (see `scalesim catalog laws`)")
-    o.add_argument("--inference-tokens", action=_Append, metavar="V[,V...]")
-    o.add_argument("--inference-hardware")
-    o.add_argument("--inference-region")
-    o.add_argument("--max-wall-days")
-    o.add_argument("--unique-tokens")
-    o.add_argument("--n-params-bounds", nargs=2, type=float, metavar=("LO", "HI"))
-    o.add_argument("--n-tokens-bounds", nargs=2, type=float, metavar=("LO", "HI"))
-    _add_sim_flags(o, skip=("n_params", "n_tokens", "flop", "law"))
+    _add_flags(o, inputs.optimize_inputs(), defaults={"objective": "co2e_t", "law": "besiroglu2024"})
     o.add_argument("--format", **fmt)
     o.set_defaults(func=cmd_optimize)
 

@@ -53,7 +53,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -61,8 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalesim import catalog
-from scalesim import variables
+from scalesim import catalog, inputs, steps, variables
 
 try:  # Python >= 3.11
     import tomllib
@@ -74,29 +72,23 @@ class ScenarioError(ValueError):
     """An invalid scenario file; the message names the file and the key path."""
 
 
-_NUM, _STR, _PUE, _MFU = "number", "string", "number or operator name", "number or utilisation model name"
-# key: (type, list allowed, range check)
-SWEEP_KEYS = {
-    "n_params": (_NUM, True, "positive"), "n_tokens": (_NUM, True, "positive"),
-    "flop": (_NUM, True, "positive"), "hardware": (_STR, True, "hardware"),
-    "region": (_STR, True, "region"), "n_chips": (_NUM, True, "count"),
-    "chip_hours": (_NUM, True, "positive"), "mfu": (_MFU, True, "fraction"),
-    "chip_power_w": (_NUM, True, "positive"), "pue": (_PUE, True, "pue"),
-    "grid_gco2e_per_kwh": (_NUM, True, "non-negative"), "start_hour": (_NUM, True, "hour"),
-    "goodput": (_NUM, False, "fraction"), "law": (_STR, False, "law"),
-    "defaults": (_STR, False, ("low", "central", "high")),
-    "dtype": (_STR, False, ("bf16", "fp16", "fp8", "tf32", "fp32")),
-    "wue_l_per_kwh": (_NUM, False, "non-negative"), "ewif_l_per_kwh": (_NUM, False, "non-negative"),
-    "embodied_kgco2e_per_chip": (_NUM, False, "non-negative"), "lifetime_years": (_NUM, False, "positive"),
-}
-OPTIMIZE_KEYS = {
-    "target_loss": (_NUM, True, "positive"), "carbon_budget_t": (_NUM, True, "positive"),
-    "flop_budget": (_NUM, True, "positive"), "objective": (_STR, True, "variable"),
-    "law": (_STR, False, "law"), "inference_tokens": (_NUM, True, "non-negative"),
-    "inference_hardware": (_STR, False, "hardware"), "inference_region": (_STR, False, "region"),
-    "max_wall_days": (_NUM, False, "positive"), "n_params_bounds": (_NUM, "pair", "positive"),
-    "n_tokens_bounds": (_NUM, "pair", "positive"), "unique_tokens": (_NUM, False, "positive"),
-}
+_NUM, _STR, _PUE, _MFU, _POWER = ("number", "string", "number or operator name", "number or utilisation model name",
+                                  "number or power model name")
+
+
+def _schema(table):
+    """``{key: (type, list allowed, range check)}`` derived from a :mod:`scalesim.inputs` table."""
+    def kind(spec):
+        if spec.kind == inputs.STEP:
+            return {"mfu": _MFU, "pue": _PUE, "chip_power_w": _POWER}[spec.name]
+        return _NUM if spec.kind == inputs.NUMBER else _STR
+    return {s.name: (kind(s), s.many, s.check) for s in table.values()}
+
+
+#: [sweep] and [[runs]] keys: every input of scalesim.simulate.
+SWEEP_KEYS = _schema(inputs.SIMULATE)
+#: [optimize] keys: every goal, constraint and option of scalesim.optimize.
+OPTIMIZE_KEYS = _schema({k: v for k, v in inputs.OPTIMIZE.items()})
 OUTPUT_KEYS = {"netcdf", "csv", "figures", "formats", "figures_dir", "table"}
 TOP_KEYS = {"scenario", "sweep", "runs", "optimize", "output"}
 GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
@@ -204,13 +196,13 @@ class _Checker:
                     raise self.error(key, f"unknown operator {v!r}; " + (f"closest: {', '.join(close)}" if close else f"allowed: {', '.join(ops)}"))
                 return
             kind = _NUM
-        if kind == _MFU:
+        if kind in (_MFU, _POWER):
             if isinstance(v, str):
-                models = importlib.import_module("scalesim.chain.simulation").MFU_MODELS
+                registry = steps.UTILISATION if kind == _MFU else steps.POWER
                 if in_list:
-                    raise self.error(key, "a utilisation model name for mfu must be a single string, not in a list")
-                if v not in models:
-                    raise self.error(key, f"unknown utilisation model {v!r}; allowed: {', '.join(models)} or a fraction")
+                    raise self.error(key, f"a model name for {registry.factor} must be a single string, not in a list")
+                if v not in registry.names():
+                    raise self.error(key, f"unknown model {v!r}; allowed: {', '.join(registry.names())} or a number")
                 return
             kind = _NUM
         if kind == _NUM and not _is_num(v):
@@ -220,37 +212,10 @@ class _Checker:
         self.range(v, key, check)
 
     def range(self, v, key, check):
-        bad = None
-        if isinstance(check, tuple):
-            bad = None if v in check else f"must be one of {', '.join(check)}"
-        elif check == "positive" and not v > 0:
-            bad = "must be > 0"
-        elif check == "non-negative" and not v >= 0:
-            bad = "must be >= 0"
-        elif check == "count" and not (v >= 1 and float(v).is_integer()):
-            bad = "must be a positive whole number"
-        elif check == "fraction" and not 0 < v <= 1:
-            bad = "must be a fraction in (0, 1] (not a percentage)"
-        elif check == "pue" and not v >= 1:
-            bad = "must be >= 1 (facility energy over IT energy)"
-        elif check == "hour" and not 0 <= v < 24:
-            bad = "must be an hour in [0, 24)"
-        elif check in ("hardware", "region"):
-            try:
-                (catalog.get_hardware if check == "hardware" else catalog.get_region)(v)
-            except ValueError as exc:
-                raise self.error(key, str(exc)) from None
-        elif check == "law":
-            try:
-                laws = importlib.import_module("scalesim.laws").LAWS
-            except ImportError:  # scaling module absent: simulate will report it
-                laws = None
-            if laws is not None and v not in laws:
-                close = difflib.get_close_matches(v, list(laws), n=3)
-                bad = f"unknown law; {'closest: ' + ', '.join(close) if close else 'allowed: ' + ', '.join(laws)}"
-        elif check == "variable" and v not in variables.VARIABLES:
-            close = difflib.get_close_matches(v, list(variables.VARIABLES), n=3)
-            bad = f"unknown output variable{'; closest: ' + ', '.join(close) if close else ''}"
+        try:
+            bad = inputs.reason(check, v)
+        except ValueError as exc:  # unknown hardware or region: the catalogue's message with close matches
+            raise self.error(key, str(exc)) from None
         if bad:
             raise self.error(key, f"{v!r} {bad}")
 
@@ -339,6 +304,9 @@ def load_scenario(path):
                 raise c.error(f"sweep.{k}", "is chosen by [optimize]; remove it from [sweep]")
         if "hardware" not in sweep:
             raise c.error("sweep.hardware", "is required")
+        broken = inputs.first_broken({**sweep, **opt}, "optimize")
+        if broken:
+            raise c.error(f"{'sweep' if broken[0] in sweep or broken[0] in inputs.SIMULATE else 'optimize'}.{broken[0]}", broken[1])
     elif runs is None:
         _check_consistency(c, sweep, "sweep")
 
@@ -350,28 +318,12 @@ def load_scenario(path):
                     output=output)
 
 
-def _check_consistency(c, s, where):
-    """Cross-key rules of :func:`scalesim.simulate`, reported with key paths before running."""
-    if "hardware" not in s:
-        raise c.error(f"{where}.hardware", "is required, e.g. hardware = \"H100-SXM5-80GB\"")
-    if "flop" in s and ("n_params" in s or "n_tokens" in s):
-        raise c.error(f"{where}.flop", "give either flop or n_params and n_tokens, not both")
-    if ("n_params" in s) != ("n_tokens" in s):
-        raise c.error(f"{where}.{'n_tokens' if 'n_params' in s else 'n_params'}", "n_params and n_tokens go together")
-    if "region" in s and "grid_gco2e_per_kwh" in s:
-        raise c.error(f"{where}.grid_gco2e_per_kwh", "give either region or grid_gco2e_per_kwh, not both")
-    if "region" not in s and "grid_gco2e_per_kwh" not in s:
-        raise c.error(f"{where}.region", "is required (or grid_gco2e_per_kwh); there is no default grid")
-    if not {"flop", "n_params", "chip_hours"} & set(s):
-        raise c.error(where, "nothing to simulate: give n_params and n_tokens, flop, or chip_hours")
-    if s.get("mfu") == "epoch" and "n_chips" not in s:
-        raise c.error(f"{where}.mfu", "'epoch' needs n_chips (the model is a function of cluster size)")
-    if isinstance(s.get("mfu"), str) and "chip_hours" in s:
-        raise c.error(f"{where}.mfu", "give either chip_hours (time as reported) or a utilisation model, not both")
-    if "start_hour" in s and ("n_chips" not in s or "region" not in s):
-        raise c.error(f"{where}.start_hour", "needs n_chips and region (the window length and the profile)")
-    if "law" in s and "n_params" not in s:
-        raise c.error(f"{where}.law", "needs n_params and n_tokens (loss depends on both)")
+def _check_consistency(c, s, where, scope="simulate"):
+    """The cross-input rules of :mod:`scalesim.inputs`, reported with key paths before running."""
+    broken = inputs.first_broken(s, scope)
+    if broken:
+        key, msg = broken
+        raise c.error(f"{where}.{key}" if key in s or scope == "simulate" else where, msg)
 
 
 def _check_output(c, out, name):
@@ -441,6 +393,7 @@ def _compute(sc, progress):
     import xarray as xr
 
     from scalesim.chain.simulation import simulate
+    from scalesim.solve import optimization
 
     if sc.runs is not None:
         step = _progress(progress, sc.name, len(sc.runs))
@@ -459,7 +412,7 @@ def _compute(sc, progress):
         ds = ds.assign_coords(run=[r["name"] for r in sc.runs])
         return variables.attach(ds)
     if sc.optimize is not None:
-        opt = importlib.import_module("scalesim.solve.optimization").optimize
+        opt = optimization.optimize
         kw = {k: v for k, v in sc.optimize.items() if k != "objective"}
         kw.update({k: _tuple(v) if k.endswith("_bounds") else v for k, v in kw.items()})
         objectives = sc.optimize.get("objective", "co2e_t")

@@ -17,13 +17,13 @@ import json
 import numpy as np
 import xarray as xr
 
-from scalesim import laws as scaling
-from scalesim import variables
+from scalesim import inputs, laws, steps, variables
+from scalesim.chain import simulation
+from scalesim.chain.simulation import _as_input, simulate
 from scalesim.models import flops as flop_models
 from scalesim.models import hardware as hw_model
 from scalesim.models.scaling_laws import golden_section_minimize
-from scalesim.chain.simulation import _as_input, simulate
-from scalesim.units import H_PER_DAY, S_PER_H
+from scalesim.units import H_PER_DAY
 
 OBJECTIVES = ("co2e_t", "total_co2e_t", "energy_kwh", "flop", "water_l")
 _OUT_VARS = ("flop", "mfu", "chip_hours", "wall_days", "energy_kwh", "co2e_t", "embodied_co2e_t",
@@ -35,11 +35,11 @@ INFERENCE_N_CHIPS_DEFAULT = 8
 
 def _law_fns(law, unique_tokens):
     """(loss(N, D), tokens_for_loss(N, L) or None, N_min(L) or None) for a law."""
-    lw = scaling.get_law(law)
+    lw = laws.get_law(law)
     p = dict(lw.params)
 
     def loss(n, d):
-        return scaling.loss(n, d, law=law, unique_tokens=unique_tokens)
+        return laws.loss(n, d, law=law, unique_tokens=unique_tokens)
 
     if lw.form == "chinchilla" and unique_tokens is None:
         from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
@@ -89,10 +89,13 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         Lifetime tokens served [-]; each costs 2N FLOPs (Kaplan 2020 Table 1 forward pass) on
         the serving hardware/region (default: the training ones).
     inference_mfu : float, optional
-        Serving utilisation [-]; default: the 'epoch' model (MFU while running) at 8 accelerators.
+        Serving utilisation [-]; default: the 'epoch' model (MFU while running) at 8 accelerators,
+        evaluated with the same ``defaults``, ``dtype``, ``goodput`` and water/embodied settings as
+        training (serving is built from the training settings; only hardware, region and grid may differ).
     max_wall_days : float, optional
         Wall-time limit [day]. With ``n_chips`` given, violating configurations are infeasible;
-        without it, the smallest chip count meeting the limit is chosen (<= ``max_n_chips``).
+        without it, the smallest chip count meeting the limit is chosen (<= ``max_n_chips``) by
+        inverting the utilisation step (whichever ``mfu`` is: number, name or callable).
     n_params_bounds, n_tokens_bounds : (float, float), optional
         Bounds on N and D [-].
     unique_tokens : float, optional
@@ -109,186 +112,265 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
         inference and lifetime totals, ``objective``, ``feasible``, and the compute-optimal
         ``n_params_compute_optimal``/``n_tokens_compute_optimal`` for comparison.
     """
-    goals = {k: v for k, v in dict(target_loss=target_loss, carbon_budget_t=carbon_budget_t, flop_budget=flop_budget).items() if v is not None}
-    if len(goals) != 1:
-        raise ValueError(f"give exactly one goal of target_loss, carbon_budget_t, flop_budget; got {sorted(goals) or 'none'}")
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    if method not in ("auto", "closed", "numeric"):
-        raise ValueError(f"method must be 'auto', 'closed' or 'numeric', got {method!r}")
-    if unique_tokens is not None and scaling.get_law(law).form != "muennighoff":
-        raise ValueError(f"unique_tokens needs the data-constrained law 'muennighoff2023', got law={law!r}")
-    epoch_mfu = isinstance(mfu, str) and mfu == "epoch"  # the one utilisation model that depends on n_chips
-    if epoch_mfu and n_chips is None and max_wall_days is None:
-        raise ValueError("mfu='epoch' needs n_chips (or max_wall_days to choose n_chips)")
-    if inference_tokens is None or np.any(np.asarray(inference_tokens) < 0):
-        raise ValueError(f"inference_tokens must be >= 0, got {inference_tokens!r}")
-    lw, loss_fn, d_of_n, n_min_of = _law_fns(law, unique_tokens)
-    if max_wall_days is not None:
-        max_wall_days = _as_input("max_wall_days", max_wall_days)
-        if float(max_wall_days.min()) <= 0:
-            raise ValueError(f"max_wall_days must be > 0, got {float(max_wall_days.min()):g}")
-    (goal, goal_value), = goals.items()
-    G = _as_input(goal, goal_value)
-    if goal == "target_loss":
-        e = lw.params.get("e")
-        if e is not None and float(G.min()) <= e:
-            raise ValueError(f"target_loss must be above the irreducible loss E = {e:g} of law {law!r}, got {float(G.min()):g}")
-    elif float(G.min()) <= 0:
-        raise ValueError(f"{goal} must be > 0, got {float(G.min()):g}")
-    n_lo, n_hi = n_params_bounds or (1e6, 1e14)
-    d_lo, d_hi = n_tokens_bounds or (1e6, 1e16)
-    if not (0 < n_lo < n_hi and 0 < d_lo < d_hi):
-        raise ValueError(f"bounds must be (low, high) with 0 < low < high, got n_params_bounds={n_params_bounds}, n_tokens_bounds={n_tokens_bounds}")
+    given = {k: v for k, v in dict(locals()).items() if k not in ("simulate_kwargs", "n_iter")}
+    given.update(simulate_kwargs)
+    unknown = sorted(set(simulate_kwargs) - set(inputs.SIMULATE))
+    if unknown:
+        raise ValueError(f"unknown optimize input(s) {unknown}; allowed: {sorted(inputs.optimize_inputs())}")
+    goal = Goal.from_inputs(given)
+    cost = LifetimeCost(given)
+    n_opt, d_opt, use_closed = goal.solve(cost, method=method, n_iter=n_iter)
+    return report(goal, cost, n_opt, d_opt, use_closed)
 
-    sim_kw = dict(hardware=hardware, mfu=mfu, region=region, grid_gco2e_per_kwh=grid_gco2e_per_kwh, **simulate_kwargs)
-    inf_kw = dict(hardware=inference_hardware or hardware,
-                  region=inference_region if inference_region is not None else (None if inference_grid_gco2e_per_kwh is not None else region),
-                  grid_gco2e_per_kwh=inference_grid_gco2e_per_kwh if inference_grid_gco2e_per_kwh is not None else (None if inference_region is not None else grid_gco2e_per_kwh),
-                  pue=simulate_kwargs.get("pue"))
-    inf_mfu = inference_mfu if inference_mfu is not None else float(hw_model.mfu_default_epoch(INFERENCE_N_CHIPS_DEFAULT))
-    d_inf = _as_input("inference_tokens", inference_tokens)
-    chosen = {}
 
-    probe = {}
+# ----------------------------------------------------------------------------- goals
+class Goal:
+    """The goal (target loss, carbon budget or FLOP budget), the law and the search bounds."""
 
-    def chips_for(flop_train):
-        """Smallest chip count meeting max_wall_days: n x mfu(n) >= C / (T_max x peak x goodput).
+    def __init__(self, name, value, law, objective, unique_tokens, n_bounds, d_bounds):
+        self.name, self.value, self.law, self.objective = name, value, law, objective
+        self.unique_tokens = unique_tokens
+        self.lw, self.loss, self.d_of_n, self.n_min_of = _law_fns(law, unique_tokens)
+        self.n_lo, self.n_hi = n_bounds
+        self.d_lo, self.d_hi = d_bounds
+        self.G = _as_input(name, value)
 
-        Utilisation that does not depend on n (a given mfu, the default 'hierarchical' model)
-        gives n = ceil(C / (T_max x achieved FLOP/s per chip)). The 'epoch' MFU falls slowly with
-        n, so n x mfu(n) increases; solved by bisection on log n in plain numpy (no closed form).
-        """
-        seconds = max_wall_days * H_PER_DAY * S_PER_H
-        if not epoch_mfu:
-            if "achieved" not in probe:  # achieved FLOP/s per chip with the utilisation model, on its dims
-                probe["achieved"] = 1e20 / (simulate(flop=1e20, n_chips=1, **sim_kw).chip_hours * S_PER_H)
-            n = np.ceil(flop_train / seconds / probe["achieved"] - 1e-9)
+    @classmethod
+    def from_inputs(cls, g):
+        inputs.check_rules({k: v for k, v in g.items() if v is not None}, "optimize")
+        goal = next(k for k in inputs.GOALS if g.get(k) is not None)
+        if g["objective"] not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {g['objective']!r}")
+        if g["method"] not in ("auto", "closed", "numeric"):
+            raise ValueError(f"method must be 'auto', 'closed' or 'numeric', got {g['method']!r}")
+        if g["unique_tokens"] is not None and laws.get_law(g["law"]).form != "muennighoff":
+            raise ValueError(f"unique_tokens needs the data-constrained law 'muennighoff2023', got law={g['law']!r}")
+        n_lo, n_hi = g["n_params_bounds"] or (1e6, 1e14)
+        d_lo, d_hi = g["n_tokens_bounds"] or (1e6, 1e16)
+        if not (0 < n_lo < n_hi and 0 < d_lo < d_hi):
+            raise ValueError(f"bounds must be (low, high) with 0 < low < high, got n_params_bounds={g['n_params_bounds']}, "
+                             f"n_tokens_bounds={g['n_tokens_bounds']}")
+        self = cls(goal, g[goal], g["law"], g["objective"], g["unique_tokens"], (n_lo, n_hi), (d_lo, d_hi))
+        self._check_value()
+        return self
+
+    def _check_value(self):
+        lo = float(self.G.min())
+        e = self.lw.params.get("e")
+        if self.name == "target_loss" and e is not None and lo <= e:
+            raise ValueError(f"target_loss must be above the irreducible loss E = {e:g} of law {self.law!r}, got {lo:g}")
+        if lo <= 0:
+            raise ValueError(f"{self.name} must be > 0, got {lo:g}")
+
+    def closed_ok(self, cost):
+        """Emissions proportional to FLOPs: a Chinchilla-form law, no serving, no deadline, no time weighting."""
+        return (self.lw.form == "chinchilla" and self.unique_tokens is None and not cost.serving
+                and cost.max_wall_days is None and cost.train.inputs.get("start_hour") is None)
+
+    def solve(self, cost, *, method, n_iter):
+        """(N, D) at the optimum and whether the closed form was used."""
+        ok = self.closed_ok(cost)
+        if method == "closed" and not ok:
+            raise ValueError("method='closed' needs a Chinchilla-form law, no inference_tokens, no max_wall_days, "
+                             "no unique_tokens and no start_hour (emissions proportional to FLOPs)")
+        closed = ok and method != "numeric"
+        if self.name == "target_loss":
+            n, d = self._target(cost, closed, n_iter)
         else:
-            if "peak" not in probe:  # effective peak FLOP/s per chip incl. goodput, on hardware dims
-                probe["peak"] = 1e20 / (simulate(flop=1e20, n_chips=1, **{**sim_kw, "mfu": 1.0}).chip_hours * S_PER_H)
-            need = flop_train / seconds / probe["peak"]
-            vals = np.asarray(need.values, dtype=float)
-            lo, hi = np.zeros_like(vals), np.full_like(vals, np.log(max_n_chips or 1e7))
-            for _ in range(50):
-                mid = 0.5 * (lo + hi)
-                ok = np.exp(mid) * hw_model.mfu_default_epoch(np.exp(mid)) >= vals
-                hi = np.where(ok, mid, hi)
-                lo = np.where(ok, lo, mid)
-            n = need.copy(data=np.ceil(np.exp(hi) - 1e-9))
-        chosen["n_chips"] = n
-        return n
+            n, d = self._budget(cost, closed, n_iter)
+        as_da = lambda v: v if isinstance(v, xr.DataArray) else xr.DataArray(v)  # noqa: E731
+        return as_da(n), as_da(d), closed
 
-    def evaluate(n, d):
-        """Training and serving results at (N, D): (training Dataset, serving Dataset or None, serving FLOPs)."""
-        choose = max_wall_days is not None and n_chips is None
-        nc = chips_for(flop_models.training_flop_6nd(n, d)) if choose else n_chips
-        tr = simulate(n_params=n, n_tokens=d, n_chips=nc, **sim_kw)
-        inf_flop = flop_models.inference_flop_per_token(n) * d_inf
-        if not np.any(np.asarray(d_inf) > 0):
+    def tokens(self, n):
+        """D on the iso-loss curve at N (inf where the target is unreachable)."""
+        if self.d_of_n is not None:
+            return self.d_of_n(n, self.G)
+        return _tokens_by_bisection(self.loss, n, self.G)
+
+    def _target(self, cost, closed, n_iter):
+        if closed:
+            alloc = laws.compute_optimal(laws.min_flop(self.G, law=self.law), law=self.law)
+            return alloc.n_params, alloc.n_tokens
+        n_min = self.n_min_of(self.G) if self.n_min_of is not None else xr.zeros_like(self.G) + self.n_lo
+        lo = np.maximum(n_min * (1 + 1e-6), self.n_lo)
+        hi = np.minimum(np.maximum(n_min * 1e6, lo * 10), self.n_hi)
+        objective = lambda n: cost.spend(self.objective, cost.evaluate(n, np.minimum(self.tokens(n), 1e30)))  # noqa: E731
+        n_opt, _ = golden_section_minimize(objective, lo, hi, n_iter=n_iter, log_space=True)
+        return n_opt, self.tokens(n_opt)
+
+    def _budget(self, cost, closed, n_iter):
+        budgeted = "flop" if self.name == "flop_budget" else self.objective
+        budget = self.G
+        if closed:  # the budgeted quantity is proportional to FLOPs (per_flop = 1 for FLOPs)
+            per_flop = cost.spend(budgeted, cost.evaluate(xr.ones_like(budget) * 1e9, xr.ones_like(budget) * 1e9)) / 6e18
+            alloc = laws.compute_optimal(budget / per_flop, law=self.law)
+            return alloc.n_params, alloc.n_tokens
+
+        def d_max(n):  # every training output is proportional to D at fixed N and chips
+            parts = cost.evaluate(n, xr.ones_like(n * budget))
+            serving = cost.spend(budgeted, parts) - parts[0][budgeted]
+            return (budget - serving) / parts[0][budgeted]
+
+        def loss_within_budget(n):
+            d = d_max(n)
+            return xr.where(d > 0, self.loss(n, np.maximum(d, 1.0)), np.inf)
+        n_opt, _ = golden_section_minimize(loss_within_budget, xr.zeros_like(budget) + self.n_lo,
+                                           xr.zeros_like(budget) + self.n_hi, n_iter=n_iter, log_space=True)
+        return n_opt, d_max(n_opt)
+
+
+# ----------------------------------------------------------------------------- lifetime cost
+class LifetimeCost:
+    """Training plus serving cost at (N, D); factors resolved once, the search runs on plain arrays.
+
+    Serving is built from the *same* settings as training (defaults, dtype, goodput, water and
+    embodied overrides); only its hardware, region/grid and utilisation may differ.
+    """
+
+    def __init__(self, g):
+        sim = {k: g.get(k) for k in inputs.SIMULATE if k not in inputs.CHOSEN_BY_OPTIMIZE}
+        self.n_chips, self.max_n_chips = g.get("n_chips"), g.get("max_n_chips")
+        self.max_wall_days = _as_input("max_wall_days", g["max_wall_days"]) if g.get("max_wall_days") is not None else None
+        if self.max_wall_days is not None:
+            inputs.check_array(inputs.OPTIMIZE["max_wall_days"], self.max_wall_days)
+        self.train = simulation.prepare({**sim, "flop": 1.0, "n_chips": g.get("n_chips")}, scope=None)
+        choose = self.n_chips is None and self.max_wall_days is not None
+        self.train_f = simulation.factors(self.train, with_utilisation=not choose)
+        self._check_inference(g)
+        self.d_inf = _as_input("inference_tokens", g["inference_tokens"])
+        self.serving = bool(np.any(np.asarray(self.d_inf) > 0))
+        self.inference_mfu_source = "given" if g.get("inference_mfu") is not None else \
+            f"the 'epoch' utilisation model at {INFERENCE_N_CHIPS_DEFAULT} accelerators with defaults={self.train.defaults.side!r} (assumption)"
+        if self.serving:
+            self.serve = simulation.prepare(self._serving_inputs(g, sim), scope=None)
+            self.serve_f = simulation.factors(self.serve)
+            self.inference_mfu = self.serve_f["mfu"]
+        else:
+            self.inference_mfu = g.get("inference_mfu")
+        self.chosen = None
+
+    @staticmethod
+    def _check_inference(g):
+        tokens = g.get("inference_tokens")
+        if tokens is None or np.any(~np.isfinite(np.asarray(tokens, dtype=float))) or np.any(np.asarray(tokens) < 0):
+            raise ValueError(f"inference_tokens must be finite and >= 0, got {tokens!r}")
+
+    @staticmethod
+    def _serving_inputs(g, sim):
+        own_grid = g.get("inference_grid_gco2e_per_kwh")
+        region = g.get("inference_region") if g.get("inference_region") is not None else (None if own_grid is not None else sim["region"])
+        grid = own_grid if own_grid is not None else (None if g.get("inference_region") is not None else sim["grid_gco2e_per_kwh"])
+        mfu = g.get("inference_mfu") if g.get("inference_mfu") is not None else "epoch"
+        return {**sim, "flop": 1.0, "hardware": g.get("inference_hardware") or sim["hardware"], "region": region,
+                "grid_gco2e_per_kwh": grid, "mfu": mfu, "n_chips": INFERENCE_N_CHIPS_DEFAULT,
+                "start_hour": None, "chip_hours": None}
+
+    def evaluate(self, n, d):
+        """(training outputs, serving outputs or None, serving FLOPs) at (N, D), as dicts of DataArrays."""
+        flop = flop_models.training_flop_6nd(n, d)
+        nc, f = self.n_chips, self.train_f
+        if nc is None and self.max_wall_days is not None:
+            nc, f = self.chips_for(flop)
+        elif f["mfu"] is None:
+            f = dict(f, mfu=simulation.utilisation(self.train))
+        tr = simulation.outputs(self.train, f, flop=flop, n_chips=_as_input("n_chips", nc) if nc is not None else None)
+        inf_flop = flop_models.inference_flop_per_token(n) * self.d_inf
+        if not self.serving:
             return tr, None, inf_flop
-        inf = simulate(flop=xr.where(inf_flop > 0, inf_flop, 1.0), mfu=inf_mfu, **inf_kw)
-        return tr, inf * (inf_flop > 0), inf_flop  # zero where nothing is served
+        inf = simulation.outputs(self.serve, dict(self.serve_f), flop=xr.where(inf_flop > 0, inf_flop, 1.0), n_chips=None)
+        return tr, {k: v * (inf_flop > 0) for k, v in inf.items()}, inf_flop  # zero where nothing is served
 
-    def spend(quantity, tr, inf, inf_flop):
+    def chips_for(self, flop):
+        """Smallest chip count meeting max_wall_days, inverting the utilisation step: n x mfu(n) >= need.
+
+        n x mfu(n) increases with n for every shipped model; bisection on log n in plain arrays,
+        with the step evaluated under the same defaults/dtype/goodput as the run.
+        """
+        hours = self.max_wall_days * H_PER_DAY
+        step_fixed = isinstance(self.train.inputs.get("mfu"), xr.DataArray)
+        if step_fixed or not self._mfu_depends_on_chips():
+            f = self.train_f if self.train_f["mfu"] is not None else dict(self.train_f, mfu=simulation.utilisation(self.train))
+            n = np.ceil(flop * simulation.chip_hours_per_flop(self.train, f) / hours - 1e-9)
+            self.chosen = n
+            return n, f
+        peak_h = simulation.chip_hours_per_flop(self.train, dict(self.train_f, mfu=1.0))  # h/FLOP at MFU 1
+        need = flop * peak_h / hours  # = n x mfu(n) required
+        lo = xr.zeros_like(need)
+        hi = lo + np.log(self.max_n_chips or 1e7)
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            ok = np.exp(mid) * simulation.utilisation(self.train.with_inputs(n_chips=np.exp(mid))) >= need
+            hi, lo = xr.where(ok, mid, hi), xr.where(ok, lo, mid)
+        n = np.ceil(np.exp(hi) - 1e-9)
+        self.chosen = n
+        return n, dict(self.train_f, mfu=simulation.utilisation(self.train.with_inputs(n_chips=n)))
+
+    def _mfu_depends_on_chips(self):
+        mfu = self.train.inputs.get("mfu")
+        step = steps.UTILISATION.step(mfu)
+        return step is not None and ("n_chips" in step.needs or step.description == "user callable")
+
+    @staticmethod
+    def spend(quantity, parts):
         """Training + serving amount of ``quantity`` (an objective name)."""
+        tr, inf, inf_flop = parts
         if quantity == "flop":
             return tr["flop"] + inf_flop
         return tr[quantity] + (inf[quantity] if inf is not None else 0.0)
 
-    closed_ok = (lw.form == "chinchilla" and unique_tokens is None and float(np.max(np.asarray(inference_tokens))) == 0
-                 and max_wall_days is None and "start_hour" not in simulate_kwargs)
-    if method == "closed" and not closed_ok:
-        raise ValueError("method='closed' needs a Chinchilla-form law, no inference_tokens, no max_wall_days, "
-                         "no unique_tokens and no start_hour (emissions proportional to FLOPs)")
-    use_closed = closed_ok and method != "numeric"
 
-    if goal == "target_loss":
-        if d_of_n is not None:
-            tokens = lambda n: d_of_n(n, G)  # noqa: E731
-            n_min = n_min_of(G)
-        else:
-            tokens = lambda n: _tokens_by_bisection(loss_fn, n, G)  # noqa: E731
-            n_min = xr.zeros_like(G) + n_lo
-        if use_closed:
-            c = scaling.min_flop(G, law=law)
-            alloc = scaling.compute_optimal(c, law=law)
-            n_opt, d_opt = alloc.n_params, alloc.n_tokens
-        else:
-            lo = np.maximum(n_min * (1 + 1e-6), n_lo)
-            hi = np.minimum(np.maximum(n_min * 1e6, lo * 10), n_hi)
-            safe_tokens = lambda n: np.minimum(tokens(n), 1e30)  # noqa: E731
-            n_opt, _ = golden_section_minimize(lambda n: spend(objective, *evaluate(n, safe_tokens(n))), lo, hi,
-                                               n_iter=n_iter, log_space=True)
-            d_opt = tokens(n_opt)
-    else:
-        budget = G
-        budgeted = "flop" if goal == "flop_budget" else objective
-        if use_closed:
-            # the budgeted quantity is proportional to FLOPs: convert the budget to FLOPs (per_flop = 1 for FLOPs)
-            per_flop = spend(budgeted, *evaluate(xr.ones_like(budget) * 1e9, xr.ones_like(budget) * 1e9)) / 6e18
-            alloc = scaling.compute_optimal(budget / per_flop, law=law)
-            n_opt, d_opt = alloc.n_params, alloc.n_tokens
-        else:
-            def d_max(n):
-                # every training output is proportional to D at fixed N (MFU does not depend on D)
-                tr, inf, inf_flop = evaluate(n, xr.ones_like(n * budget))
-                serving = spend(budgeted, tr, inf, inf_flop) - tr[budgeted]
-                return (budget - serving) / tr[budgeted]
-
-            def loss_within_budget(n):
-                d = d_max(n)
-                return xr.where(d > 0, loss_fn(n, np.maximum(d, 1.0)), np.inf)
-            n_opt, _ = golden_section_minimize(loss_within_budget, xr.zeros_like(budget) + n_lo,
-                                               xr.zeros_like(budget) + n_hi, n_iter=n_iter, log_space=True)
-            d_opt = d_max(n_opt)
-
-    n_opt = n_opt if isinstance(n_opt, xr.DataArray) else xr.DataArray(n_opt)
-    d_opt = d_opt if isinstance(d_opt, xr.DataArray) else xr.DataArray(d_opt)
-    feasible = np.isfinite(d_opt) & (d_opt > 0) & (n_opt >= n_lo * (1 - 1e-9)) & (n_opt <= n_hi * (1 + 1e-9)) \
-        & (d_opt >= d_lo * (1 - 1e-9)) & (d_opt <= d_hi * (1 + 1e-9))
-    n_eval = xr.where(feasible, n_opt, 1e9)
-    d_eval = xr.where(feasible, d_opt, 1e10)
-    tr, inf, inf_flop = evaluate(n_eval, d_eval)
-    cost = spend(objective, tr, inf, inf_flop)
-    if max_wall_days is not None:
-        feasible = feasible & (tr["wall_days"] <= max_wall_days * (1 + 1e-9))
-        if max_n_chips is not None and n_chips is None:
-            feasible = feasible & (chosen["n_chips"] <= max_n_chips)
-    if goal == "carbon_budget_t":
-        feasible = feasible & (cost <= budget * (1 + 1e-6))
+# ----------------------------------------------------------------------------- report
+def report(goal, cost, n_opt, d_opt, use_closed):
+    """The optimum as a labelled Dataset, infeasible cells NaN with ``feasible=False``."""
+    feasible = np.isfinite(d_opt) & (d_opt > 0) & (n_opt >= goal.n_lo * (1 - 1e-9)) & (n_opt <= goal.n_hi * (1 + 1e-9)) \
+        & (d_opt >= goal.d_lo * (1 - 1e-9)) & (d_opt <= goal.d_hi * (1 + 1e-9))
+    n_eval, d_eval = xr.where(feasible, n_opt, 1e9), xr.where(feasible, d_opt, 1e10)
+    parts = cost.evaluate(n_eval, d_eval)
+    tr, inf, inf_flop = parts
+    objective = cost.spend(goal.objective, parts)
+    if cost.max_wall_days is not None:
+        feasible = feasible & (tr["wall_days"] <= cost.max_wall_days * (1 + 1e-9))
+        if cost.max_n_chips is not None and cost.n_chips is None:
+            feasible = feasible & (cost.chosen <= cost.max_n_chips)
+    if goal.name == "carbon_budget_t":
+        feasible = feasible & (objective <= goal.G * (1 + 1e-6))
     if not bool(feasible.any()):
-        raise ValueError(f"no feasible configuration for {goal}={goal_value!r} within n_params_bounds=({n_lo:g}, {n_hi:g}), "
-                         f"n_tokens_bounds=({d_lo:g}, {d_hi:g})" + (f", max_wall_days={max_wall_days}" if max_wall_days else ""))
+        raise ValueError(f"no feasible configuration for {goal.name}={goal.value!r} within n_params_bounds=({goal.n_lo:g}, "
+                         f"{goal.n_hi:g}), n_tokens_bounds=({goal.d_lo:g}, {goal.d_hi:g})"
+                         + (f", max_wall_days={cost.max_wall_days.values.tolist()}" if cost.max_wall_days is not None else ""))
+    out = _optimum_variables(goal, cost, parts, n_opt, d_opt, n_eval, d_eval, objective)
+    out = out.where(feasible)
+    out["feasible"] = feasible
+    out = _attach(out, goal.objective, goal.law, goal.name, use_closed)
+    out.attrs.update(simulation.finish(cost.train, {"chip_hours": tr["chip_hours"]}, scope="optimize").attrs)
+    out.attrs.update(goal=goal.name, objective=goal.objective, law=goal.law,
+                     method="closed form" if use_closed else "golden-section along the iso-loss/iso-cost curve",
+                     inference_tokens=json.dumps(np.asarray(cost.d_inf).tolist()),
+                     inference_mfu=json.dumps(np.asarray(cost.inference_mfu).tolist() if cost.inference_mfu is not None else None),
+                     inference_mfu_source=cost.inference_mfu_source)
+    return out
 
+
+def _optimum_variables(goal, cost, parts, n_opt, d_opt, n_eval, d_eval, objective):
+    tr, inf, inf_flop = parts
     out = xr.Dataset()
-    n_opt, d_opt, loss_opt, _ = xr.broadcast(n_opt, d_opt, loss_fn(n_eval, d_eval), cost)
-    out["n_params"] = n_opt
-    out["n_tokens"] = d_opt
-    out["loss"] = loss_opt
+    n_opt, d_opt, loss_opt, _ = xr.broadcast(n_opt, d_opt, goal.loss(n_eval, d_eval), objective)
+    out["n_params"], out["n_tokens"], out["loss"] = n_opt, d_opt, loss_opt
     for v in _OUT_VARS:
         if v in tr:
             out[v] = tr[v]
-    if max_wall_days is not None and n_chips is None:
-        out["n_chips"] = chosen["n_chips"]
+    if cost.max_wall_days is not None and cost.n_chips is None:
+        out["n_chips"] = cost.chosen
     if inf is not None:
         out["inference_flop"] = inf_flop
         for v in ("energy_kwh", "co2e_t", "total_co2e_t", "water_l"):
             out[f"inference_{v}"] = inf[v]
             out[f"lifetime_{v}"] = tr[v] + inf[v]
-    out["objective"] = cost
-    if lw.form == "chinchilla" and goal == "target_loss":
-        ref = scaling.compute_optimal(scaling.min_flop(G, law=law), law=law)
+    out["objective"] = objective
+    if goal.lw.form == "chinchilla" and goal.name == "target_loss":
+        ref = laws.compute_optimal(laws.min_flop(goal.G, law=goal.law), law=goal.law)
         out["n_params_compute_optimal"], out["n_tokens_compute_optimal"] = ref.n_params, ref.n_tokens
-    out = out.where(feasible)
-    out["feasible"] = feasible
-    out = _attach(out, objective, law, goal, use_closed)
-    out.attrs.update(tr.attrs)
-    out.attrs.update(goal=goal, objective=objective, law=law, method="closed form" if use_closed else "golden-section along the iso-loss/iso-cost curve",
-                     inference_tokens=json.dumps(np.asarray(inference_tokens).tolist()),
-                     inference_mfu=inf_mfu, inference_mfu_source=("given" if inference_mfu is not None else
-                                                                   f"default utilisation model at {INFERENCE_N_CHIPS_DEFAULT} accelerators (assumption)"))
-    return out
+    return out.drop_vars([c for c in ("hardware_id", "region_id") if c in out.coords])
 
 
 def _attach(ds, objective, law, goal, closed):
@@ -324,8 +406,8 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
         Variable to minimise.
     over : sequence of str
         Dimensions searched; the others are kept.
-    target_loss : float, optional
-        Only cells with ``loss <= target_loss`` are admissible (reach the target).
+    target_loss, max_loss : float, optional
+        Only cells with ``loss <= target_loss`` (and ``<= max_loss``) are admissible.
     chunk : int, optional
         Process the first kept dimension in slices of this size so the stacked grid of one slice
         only is in memory.
@@ -344,18 +426,21 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     missing = [d for d in over if d not in ds.dims]
     if missing:
         raise ValueError(f"over names dimensions {missing} not in the dataset dims {list(ds.dims)}")
-    if target_loss is not None and "loss" not in ds:
-        raise ValueError("target_loss needs a 'loss' variable: run simulate(..., law='besiroglu2024')")
+    limits = [v for v in (target_loss, max_loss) if v is not None]
+    if limits and "loss" not in ds:
+        raise ValueError("target_loss/max_loss need a 'loss' variable: run simulate(..., law='besiroglu2024')")
+    for key in constraints:
+        if not key.endswith("_max") or key[:-4] not in ds:
+            raise ValueError(f"unknown keyword {key!r}: constraints are '<variable>_max' for a variable of the dataset "
+                             f"({', '.join(f'{v}_max' for v in ds.data_vars)}), target_loss or max_loss")
     keep = [d for d in ds[objective].dims if d not in over]
 
     def one(part):
         obj = part[objective]
         mask = xr.ones_like(obj, dtype=bool)
-        if target_loss is not None:
-            mask = mask & (part["loss"] <= target_loss)
+        for limit in limits:
+            mask = mask & (part["loss"] <= limit)
         for key, limit in constraints.items():
-            if not key.endswith("_max") or key[:-4] not in part:
-                raise ValueError(f"constraint {key!r} must be '<variable>_max' for a variable of the dataset")
             mask = mask & (part[key[:-4]] <= limit)
         masked = obj.where(mask)
         stacked = masked.stack(_cell=over)
@@ -377,7 +462,8 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     else:
         out = one(ds)
     out.attrs.update(ds.attrs)
-    out.attrs["grid_optimum"] = json.dumps({"objective": objective, "over": over, "target_loss": target_loss, **constraints})
+    out.attrs["grid_optimum"] = json.dumps({"objective": objective, "over": over, "target_loss": target_loss, "max_loss": max_loss,
+                                                **constraints})
     return out
 
 
@@ -402,7 +488,7 @@ def bench_optimize():
     t0 = time.perf_counter()
     ds = optimize(target_loss=targets, **kw)
     t_vec = time.perf_counter() - t0
-    lw = scaling.get_law("besiroglu2024")
+    lw = laws.get_law("besiroglu2024")
     from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
 
     sample = 100

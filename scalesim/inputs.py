@@ -1,0 +1,258 @@
+"""Every input of :func:`scalesim.simulate` and :func:`scalesim.optimize`, declared once.
+
+One table row per input (name, kind, whether a list is allowed, range check, units, help) and
+the cross-input rules. The API's validation, the scenario schema, the CLI flags, the coordinate
+attrs and the result's ``inputs`` attrs are all derived from these tables, so an input added here
+is available everywhere with the same error text.
+
+Kinds: ``number``; ``string``; ``label`` (a catalogue id: hardware, region); ``step`` (a number,
+a registered name or a callable: see :mod:`scalesim.steps`); ``choice`` (one of a fixed set).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalesim import units as u
+
+NUMBER, STRING, LABEL, STEP, CHOICE = "number", "string", "label", "step", "choice"
+DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32", "int8", "nvfp4", "mxfp4")
+SIDES = ("low", "central", "high")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input: how it is given, checked and labelled.
+
+    ``many``: True (a list becomes a dimension), False (a single value) or ``"pair"`` ((lo, hi)).
+    ``check``: 'positive', 'non-negative', 'count', 'fraction', 'pue', 'hour', 'hardware', 'region',
+    'law', 'variable', or a tuple of allowed values.
+    """
+
+    name: str
+    kind: str
+    many: bool | str
+    check: str | tuple
+    units: str
+    help: str
+
+    @property
+    def flag(self):
+        """The command-line flag (``--n-params``)."""
+        return "--" + self.name.replace("_", "-")
+
+
+def _table(*rows):
+    return {r.name: r for r in rows}
+
+
+#: The inputs of :func:`scalesim.simulate`, in signature order.
+SIMULATE = _table(
+    Input("n_params", NUMBER, True, "positive", "1", "parameters (total; FLOPs use n_active_params where given)"),
+    Input("n_tokens", NUMBER, True, "positive", "1", "training tokens"),
+    Input("flop", NUMBER, True, "positive", u.UNIT_FLOP, "training compute, instead of n_params and n_tokens"),
+    Input("hardware", LABEL, True, "hardware", "", "accelerator id or alias (H100-SXM5-80GB, h100, TPUv5p)"),
+    Input("n_chips", NUMBER, True, "count", "1", "accelerators used (gives wall_days)"),
+    Input("chip_hours", NUMBER, True, "positive", u.UNIT_HOUR, "reported accelerator-hours (accounting mode)"),
+    Input("mfu", STEP, True, "fraction", u.UNIT_DIMENSIONLESS,
+          "model FLOPs utilisation: a fraction, a utilisation model's name or a callable"),
+    Input("chip_power_w", STEP, True, "positive", u.UNIT_WATT,
+          "average IT power per accelerator incl. host share: watts, a power model's name or a callable"),
+    Input("pue", STEP, True, "pue", u.UNIT_DIMENSIONLESS,
+          "power usage effectiveness (>= 1), an operator name or a callable"),
+    Input("region", LABEL, True, "region", "", "grid region (ISO country, grid zone, egrid:, gcp:/aws:/azure:)"),
+    Input("grid_gco2e_per_kwh", NUMBER, True, "non-negative", u.UNIT_GCO2E_PER_KWH,
+          "explicit grid intensity, instead of region"),
+    Input("dtype", CHOICE, False, DTYPES, "", "training precision selecting the dense peak"),
+    Input("goodput", NUMBER, False, "fraction", u.UNIT_DIMENSIONLESS,
+          "productive share of accelerator time; lost time is counted at idle power"),
+    Input("start_hour", NUMBER, True, "hour", u.UNIT_HOUR, "local start hour (weights intensity by the diurnal profile)"),
+    Input("wue_l_per_kwh", NUMBER, True, "non-negative", "L/kWh", "on-site water per IT kWh"),
+    Input("ewif_l_per_kwh", NUMBER, True, "non-negative", "L/kWh", "off-site water per facility kWh"),
+    Input("embodied_kgco2e_per_chip", NUMBER, True, "non-negative", "kg", "embodied carbon per accelerator incl. host share"),
+    Input("lifetime_years", NUMBER, False, "positive", "yr", "amortisation period of embodied carbon"),
+    Input("law", STRING, False, "law", "", "scaling law (adds loss)"),
+    Input("defaults", CHOICE, False, SIDES, "", "which end of every default's range to use (low = low emissions)"),
+)
+
+#: Inputs of :func:`scalesim.optimize` beyond the simulate inputs it shares.
+OPTIMIZE = _table(
+    Input("target_loss", NUMBER, True, "positive", u.UNIT_NATS, "goal: reach this loss at least cost"),
+    Input("carbon_budget_t", NUMBER, True, "positive", u.UNIT_TONNE, "goal: best loss within this lifetime budget"),
+    Input("flop_budget", NUMBER, True, "positive", u.UNIT_FLOP, "goal: best loss within this lifetime FLOP budget"),
+    Input("law", STRING, False, "law", "", "scaling law"),
+    Input("objective", STRING, True, "variable", "", "quantity minimised or budgeted (training + serving)"),
+    Input("inference_tokens", NUMBER, True, "non-negative", "1", "lifetime tokens served"),
+    Input("inference_hardware", LABEL, False, "hardware", "", "serving accelerator (default: the training one)"),
+    Input("inference_region", LABEL, False, "region", "", "serving region (default: the training one)"),
+    Input("inference_grid_gco2e_per_kwh", NUMBER, False, "non-negative", u.UNIT_GCO2E_PER_KWH, "serving grid intensity"),
+    Input("inference_mfu", NUMBER, False, "fraction", u.UNIT_DIMENSIONLESS, "serving utilisation"),
+    Input("max_wall_days", NUMBER, True, "positive", u.UNIT_DAY, "wall-time limit (chooses n_chips when not given)"),
+    Input("max_n_chips", NUMBER, False, "count", "1", "largest chip count the chip search may choose"),
+    Input("n_params_bounds", NUMBER, "pair", "positive", "1", "bounds on N"),
+    Input("n_tokens_bounds", NUMBER, "pair", "positive", "1", "bounds on D"),
+    Input("unique_tokens", NUMBER, False, "positive", "1", "unique data available (law muennighoff2023)"),
+    Input("method", CHOICE, False, ("auto", "closed", "numeric"), "", "closed form where emissions are proportional to FLOPs"),
+)
+
+#: simulate inputs that optimize chooses itself.
+CHOSEN_BY_OPTIMIZE = ("n_params", "n_tokens", "flop", "law")
+GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
+
+
+def optimize_inputs():
+    """The optimize table: its own inputs, then the simulate inputs it passes through."""
+    shared = {k: v for k, v in SIMULATE.items() if k not in CHOSEN_BY_OPTIMIZE}
+    return {**OPTIMIZE, **shared}
+
+
+# ----------------------------------------------------------------------------- value checks
+def reason(check, v):
+    """Why scalar ``v`` fails ``check`` ('must be > 0', ...), or None. Catalogue ids raise themselves."""
+    if isinstance(check, tuple):
+        return None if v in check else f"must be one of {', '.join(check)}"
+    if check in ("hardware", "region"):
+        from scalesim import catalog
+
+        (catalog.get_hardware if check == "hardware" else catalog.get_region)(v)
+        return None
+    if check == "law":
+        from scalesim.laws import LAWS
+
+        if v in LAWS:
+            return None
+        close = difflib.get_close_matches(v, list(LAWS), n=3)
+        return "unknown law; " + (f"did you mean {close[0]!r}? " if close else "") + f"allowed: {', '.join(LAWS)}"
+    if check == "variable":
+        from scalesim import variables
+
+        if v in variables.VARIABLES:
+            return None
+        close = difflib.get_close_matches(v, list(variables.VARIABLES), n=3)
+        return "unknown output variable" + (f"; closest: {', '.join(close)}" if close else "")
+    if not np.isfinite(v):
+        return "must be finite"
+    return {
+        "positive": None if v > 0 else "must be > 0",
+        "non-negative": None if v >= 0 else "must be >= 0",
+        "count": None if v >= 1 and float(v).is_integer() else "must be a positive whole number",
+        "fraction": None if 0 < v <= 1 else "must be a fraction in (0, 1] (fractions, not percentages)",
+        "pue": None if v >= 1 else "must be >= 1 (facility energy over IT energy)",
+        "hour": None if 0 <= v < 24 else "must be an hour in [0, 24)",
+    }[check]
+
+
+def check_array(spec, values):
+    """Raise ``ValueError`` naming the input and the first bad element of a numeric array."""
+    from scalesim.models._checks import is_lazy
+
+    if is_lazy(values):
+        return
+    arr = np.asarray(values, dtype=float).ravel()
+    for check, bad in _bad_masks(spec.check, arr):
+        if bad.any():
+            v = float(arr[np.argmax(bad)])
+            raise ValueError(f"{spec.name} {reason(check, v)}, got {v:g}")
+
+
+def _bad_masks(check, arr):
+    finite = np.isfinite(arr)
+    yield "positive", ~finite  # 'must be finite' from reason()
+    masks = {"positive": arr <= 0, "non-negative": arr < 0, "count": (arr < 1) | (arr != np.round(arr)),
+             "fraction": (arr <= 0) | (arr > 1), "pue": arr < 1, "hour": (arr < 0) | (arr >= 24)}
+    yield check, masks[check] & finite
+
+
+# ----------------------------------------------------------------------------- cross-input rules
+@dataclass(frozen=True)
+class Rule:
+    """A rule on which inputs go together; ``test(given)`` returns (key, message) when broken."""
+
+    name: str
+    test: object
+    scope: tuple = ("simulate",)
+
+
+def _model_name(given, key):
+    v = given.get(key)
+    return v if isinstance(v, str) else None
+
+
+def _needs_of(given):
+    """(name, needed inputs) of the utilisation step given by name, if any."""
+    name = _model_name(given, "mfu")
+    if name is None:
+        return None, ()
+    from scalesim import steps
+
+    return name, steps.UTILISATION.needs(name)
+
+
+def _rule_epoch(given, scope):
+    name, needs = _needs_of(given)
+    missing = [n for n in needs if n not in given]
+    if not missing:
+        return None
+    alt = " (or max_wall_days to choose n_chips)" if scope == "optimize" and missing == ["n_chips"] else ""
+    if scope == "optimize" and missing == ["n_chips"] and "max_wall_days" in given:
+        return None
+    return "mfu", f"mfu={name!r} needs {' and '.join(missing)} (the model is a function of cluster size){alt}"
+
+
+RULES = (
+    Rule("hardware required", lambda g, s: None if "hardware" in g else
+         ("hardware", "hardware is required, e.g. hardware='H100-SXM5-80GB' (see scalesim.catalog.hardware_ids())"),
+         ("simulate", "optimize")),
+    Rule("flop xor n_params+n_tokens", lambda g, s: ("flop", "give either flop or n_params and n_tokens, not both "
+                                                     "(flop is computed as 6ND)")
+         if "flop" in g and ("n_params" in g or "n_tokens" in g) else None),
+    Rule("n_params with n_tokens", lambda g, s: (("n_tokens" if "n_params" in g else "n_params"),
+                                                 "n_params and n_tokens go together (or give flop)")
+         if ("n_params" in g) != ("n_tokens" in g) else None),
+    Rule("region xor grid", lambda g, s: ("grid_gco2e_per_kwh", "give either region or grid_gco2e_per_kwh, not both")
+         if "region" in g and "grid_gco2e_per_kwh" in g else None, ("simulate", "optimize")),
+    Rule("a grid", lambda g, s: None if "region" in g or "grid_gco2e_per_kwh" in g else
+         ("region", "no grid intensity and no default grid: pass region (e.g. 'FR', 'US-CAL-CISO', 'gcp:us-central1') "
+                    "or grid_gco2e_per_kwh; scalesim never falls back to a world average"), ("simulate", "optimize")),
+    Rule("something to simulate", lambda g, s: None if {"flop", "n_params", "chip_hours"} & set(g) else
+         ("n_params", "nothing to simulate: give n_params and n_tokens, flop, or chip_hours")),
+    Rule("chip_hours xor model", lambda g, s: ("mfu", f"give either chip_hours (time as reported) or a utilisation "
+                                                      f"model mfu={g['mfu']!r}, not both")
+         if "chip_hours" in g and (isinstance(g.get("mfu"), str) or callable(g.get("mfu"))) else None,
+         ("simulate", "optimize")),
+    Rule("model needs", _rule_epoch, ("simulate", "optimize")),
+    Rule("start_hour needs", lambda g, s: ("start_hour", "start_hour needs n_chips and region= with a diurnal profile "
+                                                         "(the window length and the profile)")
+         if "start_hour" in g and (("n_chips" not in g and s == "simulate") or "region" not in g) else None,
+         ("simulate", "optimize")),
+    Rule("law needs", lambda g, s: ("law", "law= needs n_params and n_tokens (loss is a function of both)")
+         if "law" in g and "n_params" not in g else None),
+    Rule("one goal", lambda g, s: None if sum(k in g for k in GOALS) == 1 else
+         ("target_loss", f"give exactly one goal of {', '.join(GOALS)}; got {sorted(k for k in GOALS if k in g) or 'none'}"),
+         ("optimize",)),
+)
+
+
+def check_rules(given, scope="simulate"):
+    """Raise ``ValueError`` for the first broken rule; ``given`` maps the inputs given to their values."""
+    broken = first_broken(given, scope)
+    if broken:
+        raise ValueError(broken[1])
+
+
+def first_broken(given, scope="simulate"):
+    """(key, message) of the first rule ``given`` breaks in ``scope``, or None."""
+    for rule in RULES:
+        if scope in rule.scope:
+            broken = rule.test(given, scope)
+            if broken:
+                return broken
+    return None
+
+
+def given(values, table):
+    """The inputs of ``table`` that were given (not None), in table order."""
+    return {k: values[k] for k in table if values.get(k) is not None}
