@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/run_bench.py
+	$(PY) bench/run_bench.py && $(PY) bench/bench_throughput.py
 
 figures: $(STAMP)
 	$(VENV)/bin/scalesim figures --out figures

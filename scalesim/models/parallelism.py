@@ -403,7 +403,7 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     return out
 
 
-def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False):
+def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=False):
     """Candidate plans as flat arrays (the *plan axis*), every combination of the degrees.
 
     Parameters
@@ -416,6 +416,9 @@ def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False):
         Include context-parallel degrees 2-16 (else cp = 1).
     small : bool, optional
         A reduced grid (no FSDP, vp in {1, 2}, micro-batch in {1, 2}) for fast sweeps.
+    tiny : bool, optional
+        The smallest grid (ZeRO-1, vp = 1, micro-batch 1; tp, pp and recompute searched), used by
+        :func:`structural_mfu`.
 
     Returns
     -------
@@ -424,11 +427,11 @@ def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False):
     """
     tps = [x for x in (1, 2, 4, 8, 16, 32, 64, 72) if x <= max_tp]
     pps = [1, 2, 4, 8, 16, 32, 64]
-    vps = [1, 2] if small else [1, 2, 4]
+    vps = [1] if tiny else [1, 2] if small else [1, 2, 4]
     cps = [1, 2, 4, 8, 16] if long_context else [1]
     eps = [1, 2, 4, 8, 16, 32, 64] if moe else [1]
-    mbs = [1, 2] if small else [1, 2, 4, 8]
-    zeros = [1] if small else [1, 3]
+    mbs = [1] if tiny else [1, 2] if small else [1, 2, 4, 8]
+    zeros = [1] if (small or tiny) else [1, 3]
     rcs = [0, 2]
     grids = np.meshgrid(tps, pps, vps, cps, eps, mbs, zeros, rcs, indexing="ij")
     names = ("tp", "pp", "vp", "cp", "ep", "micro_batch", "zero", "recompute")
@@ -437,7 +440,7 @@ def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False):
     return {k: x[keep] for k, x in plans.items()}
 
 
-def search_plan(config, hardware, plans, *, forced=None, parameters=None, chunk=2**22):
+def search_plan(config, hardware, plans, *, forced=None, parameters=None, chunk=2**18):
     """Fastest feasible plan of every configuration (numpy broadcasting over a plan axis).
 
     Parameters
@@ -524,7 +527,8 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     dtype : str, optional
         'bf16', 'fp16', 'fp8', 'int8' or 'fp4' (sets the GEMM operand width).
     global_batch_tokens : array_like, optional
-        Tokens per step (default :func:`global_batch_tokens_gpt3`).
+        Tokens per step; default the larger of :func:`global_batch_tokens_gpt3` and one sequence
+        per chip (so that large clusters stay feasible, as weak-scaled practice does).
     parameters : dict, optional
         Efficiencies.
 
@@ -536,7 +540,10 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     """
     n_params = np.asarray(n_params, dtype=float)
     na = n_params if n_active_params is None else np.asarray(n_active_params, dtype=float)
-    gbt = global_batch_tokens_gpt3(n_params) if global_batch_tokens is None else global_batch_tokens
+    if global_batch_tokens is None:  # GPT-3's table, at least one sequence per chip (weak-scaled clusters)
+        gbt = np.maximum(global_batch_tokens_gpt3(n_params), np.asarray(n_chips, dtype=float) * seq_len)
+    else:
+        gbt = global_batch_tokens
     arrays = [n_params, na, np.asarray(n_chips, dtype=float), np.asarray(gbt, dtype=float)]
     arrays += [np.asarray(hardware[k], dtype=float) for k in _HW_KEYS]
     shape = np.broadcast_shapes(*(x.shape for x in arrays))
@@ -548,7 +555,7 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     cfg = derive_config(N, Na, seq_len=np.full_like(N, float(seq_len)), global_batch_tokens=gbt)
     cfg["n_chips"] = n
     moe = bool(np.any(Na < N))
-    plans = plan_grid(max_tp=float(np.max(hw["scale_up_domain"])), moe=moe, small=True)
+    plans = plan_grid(max_tp=float(np.max(hw["scale_up_domain"])), moe=moe, tiny=True)
     best = search_plan(cfg, hw, plans, parameters=parameters)
     mfu = best["model_flop"] / (n * best["step_time_s"] * hw["peak_flop_per_s"])
     return mfu.reshape(shape)
