@@ -102,3 +102,14 @@ def test_invalid_inputs_raise():
         ss.throughput(n_params=7e9, hardware="H100", n_chips=8, dtype="fp7")
     with pytest.raises(ValueError, match="n_active_params"):
         ss.throughput(n_params=7e9, n_active_params=8e9, hardware="H100", n_chips=8)
+
+
+def test_validation_figure_renders_under_agg(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scalesim.interface._plot_throughput import plot_throughput_validation
+
+    fig = plot_throughput_validation(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+    assert fig.axes[0].get_xscale() == "log"

@@ -1,0 +1,52 @@
+"""Predicted vs measured step time of the throughput model on the shipped benchmarks (README figure)."""
+
+from __future__ import annotations
+
+
+def plot_throughput_validation(path=None, pred=None, rows=None):
+    """Scatter of predicted vs measured step time, coloured by ``source_kind``.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        Where to save the figure (PNG); not saved when None.
+    pred, rows : optional
+        Output of :func:`scalesim.calibration.throughput.predict_benchmarks` and its rows
+        (computed when None).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from scalesim.calibration import throughput as ct
+
+    rows = ct.benchmark_rows() if rows is None else rows
+    pred = ct.predict_benchmarks(rows) if pred is None else pred
+    kinds = np.array([r["source_kind"] for r in rows])
+    fig, ax = plt.subplots(figsize=(6.0, 5.5))
+    meas, model = pred["measured_step_s"], pred["step_time_s"]
+    for k in sorted(set(kinds)):
+        sel = kinds == k
+        ax.scatter(meas[sel], model[sel], s=14, alpha=0.75, label=f"{k} ({sel.sum()})")
+    lo, hi = np.nanmin([meas, model]) / 1.5, np.nanmax([meas, model]) * 1.5
+    x = np.array([lo, hi])
+    ax.plot(x, x, "k-", lw=1)
+    for f in (0.75, 1.25):
+        ax.plot(x, f * x, "k:", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured step time [s]",
+           ylabel="predicted step time [s]")
+    s = ct.error_summary(pred)["step_time"]
+    ax.set_title(f"scalesim.throughput: |error| median {s['median']:.0%}, p90 {s['p90']:.0%} (dotted: ±25 %)",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
