@@ -52,6 +52,8 @@ def _table(*rows):
 #: The inputs of :func:`scalesim.simulate`, in signature order.
 SIMULATE = _table(
     Input("n_params", NUMBER, True, "positive", "1", "parameters (total; FLOPs use n_active_params where given)"),
+    Input("n_active_params", NUMBER, True, "positive", "1",
+          "parameters active per token (MoE); then n_params is the total, which sets memory, and FLOPs use this"),
     Input("n_tokens", NUMBER, True, "positive", "1", "training tokens"),
     Input("flop", NUMBER, True, "positive", u.UNIT_FLOP, "training compute, instead of n_params and n_tokens"),
     Input("hardware", LABEL, True, "hardware", "", "accelerator id or alias (H100-SXM5-80GB, h100, TPUv5p)"),
@@ -99,7 +101,7 @@ OPTIMIZE = _table(
 )
 
 #: simulate inputs that optimize chooses itself.
-CHOSEN_BY_OPTIMIZE = ("n_params", "n_tokens", "flop", "law")
+CHOSEN_BY_OPTIMIZE = ("n_params", "n_active_params", "n_tokens", "flop", "law")
 GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
 
 
@@ -193,13 +195,13 @@ def _needs_of(given):
 
 def _rule_epoch(given, scope):
     name, needs = _needs_of(given)
-    missing = [n for n in needs if n not in given]
+    missing = [n for n in needs if n not in given and not (scope == "optimize" and n in CHOSEN_BY_OPTIMIZE)]
     if not missing:
         return None
     alt = " (or max_wall_days to choose n_chips)" if scope == "optimize" and missing == ["n_chips"] else ""
     if scope == "optimize" and missing == ["n_chips"] and "max_wall_days" in given:
         return None
-    return "mfu", f"mfu={name!r} needs {' and '.join(missing)} (the model is a function of cluster size){alt}"
+    return "mfu", f"mfu={name!r} needs {' and '.join(missing)} (the model is a function of them){alt}"
 
 
 RULES = (
@@ -209,6 +211,8 @@ RULES = (
     Rule("flop xor n_params+n_tokens", lambda g, s: ("flop", "give either flop or n_params and n_tokens, not both "
                                                      "(flop is computed as 6ND)")
          if "flop" in g and ("n_params" in g or "n_tokens" in g) else None),
+    Rule("n_active_params with n_params", lambda g, s: ("n_active_params", "n_active_params needs n_params (the total)")
+         if "n_active_params" in g and "n_params" not in g else None),
     Rule("n_params with n_tokens", lambda g, s: (("n_tokens" if "n_params" in g else "n_params"),
                                                  "n_params and n_tokens go together (or give flop)")
          if ("n_params" in g) != ("n_tokens" in g) else None),

@@ -200,6 +200,33 @@ def mfu_epoch(ctx):
     return hw_model.mfu_default_epoch(ctx.inputs["n_chips"], offset=offset)
 
 
+@UTILISATION.register("structural", needs=("n_chips", "n_params"),
+                      description="structural MFU of the fastest fitting parallel plan x goodput of published runs")
+def mfu_structural(ctx):
+    """Structural MFU(n_params, n_chips, chip) x goodput, :data:`scalesim.models.hardware.MFU_MODEL_STRUCTURAL`."""
+    from scalesim.chain.training_throughput import hardware_arrays
+    from scalesim.models import parallelism
+
+    m = hw_model.MFU_MODEL_STRUCTURAL
+    ids_da = ctx.hardware["hardware_id"]
+    dtype = ctx.dtype if ctx.dtype != "bf16" else "bf16"
+    n_total, n_chips = ctx.inputs["n_params"], ctx.inputs["n_chips"]
+    n_active = ctx.inputs.get("n_active_params")
+    grids = xr.broadcast(n_total, n_chips, ids_da, *([n_active] if n_active is not None else []))
+    arrays = hardware_arrays(np.asarray(grids[2].values, dtype=object), dtype)
+    if dtype == "bf16":  # V100: fp16 peak, as peak_flop_per_s does
+        arrays["peak_flop_per_s"] = np.where(np.isnan(arrays["peak_flop_per_s"]), arrays["peak_16bit_flop_per_s"],
+                                             arrays["peak_flop_per_s"])
+    structural = parallelism.structural_mfu(grids[0].values, grids[1].values, arrays,
+                                            n_active_params=grids[3].values if n_active is not None else None)
+    scale = ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False)
+    ctx.defaults.record("mfu:structural_goodput", m["goodput"], m["goodput"] * m["ratio_p10"],
+                        m["goodput"] * m["ratio_p90"], m["source"])
+    ctx.models["mfu"] = "structural: fastest fitting plan (models.parallelism) x goodput of published runs"
+    out = grids[0].copy(data=np.clip(structural * m["goodput"] * scale, 0.0, 1.0))
+    return out.drop_vars("hardware_id", errors="ignore")
+
+
 @POWER.register("power_model", description="measured system power where published, else TDP x system/TDP ratio")
 def power_model(ctx):
     """Average IT power per accelerator incl. host: measured (TPUs) or TDP x ``system_power_over_tdp``."""

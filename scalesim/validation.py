@@ -44,7 +44,7 @@ _SKIP_ROW_TYPES = ("aggregate", "LCA", "compute-only", "throughput")
 _TEXT_VARS = ("method", "power_convention", "compute_caveat")
 #: Utilisation models refitted without each run for leave-one-out; any registered step name
 #: (:data:`scalesim.steps.UTILISATION`) or a callable is also accepted, and used as fitted.
-REFIT_MFU_MODELS = ("hierarchical", "runs", "runs_by_generation")
+REFIT_MFU_MODELS = ("hierarchical", "runs", "runs_by_generation", "structural")
 POWER_BASES = ("row", "model")
 
 #: Rows whose reported figures are not reproducible by construction, with the reason.
@@ -153,9 +153,12 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
     pue, ci = _num(row, "pue"), _num(row, "grid_kgco2e_per_kwh", 1e3)
     if not (n and d) and not flop:
         return None, "skipped", "no compute: needs n_params and n_tokens, or flop"
-    step = steps.UTILISATION.step(mfu_model) if mfu_model not in REFIT_MFU_MODELS else None
+    step = steps.UTILISATION.step(mfu_model) if mfu_model not in REFIT_MFU_MODELS[:3] else None
     if step is not None and "n_chips" in step.needs and not n_chips:
         return None, "skipped", f"n_chips not reported (the {step.name!r} MFU model depends on it)"
+    n_total = calibration.parse_number(row.get("n_params"))
+    if step is not None and "n_params" in step.needs and not (n and d):
+        return None, "skipped", f"n_params and n_tokens not reported (the {step.name!r} MFU model depends on them)"
     tdp = runs_data.is_tdp_convention(row)  # the source's convention (power_provenance), never its outcomes
 
     def run_sim(exclude):
@@ -166,6 +169,10 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
             kw["mfu"] = hw_model.mfu_hierarchical(hw.generation, table=table)  # clipped like the default
         elif mfu_model == "hierarchical":
             kw["mfu"] = None  # simulate's shipped default: what a user gets
+        elif mfu_model == "structural":  # leave-one-out: the goodput refitted without the run
+            scale = (calibration.fit_structural_goodput(fit_rows, exclude=exclude)["goodput"]
+                     / hw_model.MFU_MODEL_STRUCTURAL["goodput"]) if exclude else 1.0
+            kw["mfu"] = (lambda ctx: steps.mfu_structural(ctx) * scale) if exclude else "structural"
         elif mfu_model == "runs":
             kw["mfu"] = calibration.fit_run_utilisation(fit_rows, exclude=exclude)["mfu"]
         elif mfu_model == "runs_by_generation":
@@ -180,11 +187,15 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
             if fam is not None:
                 kw["chip_power_w"] = fam["value"] * hw.tdp_w
         compute = dict(n_params=n, n_tokens=d) if (n and d) else dict(flop=flop)
+        if n and d and n_total and n_total > n:  # MoE: the total sets memory, the active count FLOPs
+            compute.update(n_params=n_total, n_active_params=n)
         return simulate(**compute, hardware=hw.hardware_id, n_chips=n_chips,
                         pue=pue if np.isfinite(pue) else None,
                         grid_gco2e_per_kwh=ci if np.isfinite(ci) else 0.0, **kw)
 
     sims = {"": run_sim(())}
+    if not np.isfinite(_sim_scalar(sims[""], "mfu")) and (n and d):
+        return None, "skipped", f"the {mfu_model!r} MFU model finds no parallel plan that fits"
     sims["_loo"] = run_sim(group) if loo else sims[""]
     out = {"energy_basis": e_basis or "", "co2e_basis": c_basis, "flop": _sim_scalar(sims[""], "flop"),
            "n_params": n if (n and d) else np.nan, "n_tokens": d if (n and d) else np.nan,

@@ -51,6 +51,7 @@ def attach(ds, *, models=None):
 
 INPUT_COORDS = {
     "n_params": ("1", "parameters"),
+    "n_active_params": ("1", "active parameters per token"),
     "n_tokens": ("1", "training tokens"),
     "n_chips": ("1", "accelerators"),
     "hardware": ("", "accelerator"),

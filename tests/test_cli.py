@@ -79,7 +79,9 @@ def test_simulate_bad_input_exit_2(capsys):
     assert "unknown hardware" in err and len(err.strip().splitlines()) == 1
     assert main(SIM + ["--hardware", "h100"]) == 2  # no region
     assert main(SIM + ["--hardware", "h100", "--region", "FR", "--mfu", "lots"]) == 2
-    assert "mfu must be a number, a callable or one of ('hierarchical', 'epoch'), got 'lots'" in capsys.readouterr().err
+    from scalesim import steps
+
+    assert f"mfu must be a number, a callable or one of {steps.UTILISATION.names()}, got 'lots'" in capsys.readouterr().err
 
 
 def test_simulate_mfu_model_by_name(capsys):

@@ -141,7 +141,7 @@ BAD = [
     (BASE + "[extra]\n", "extra", "unknown key"),
     (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = 40"), "sweep.mfu", "fractions, not percentages"),
     (BASE.replace("n_chips = 64", "mfu = \"epoch\""), "sweep.mfu", "'epoch' needs n_chips"),
-    (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = \"hierarchy\""), "sweep.mfu", "allowed: hierarchical, epoch"),
+    (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = \"hierarchy\""), "sweep.mfu", "allowed: hierarchical, epoch, structural"),
     (BASE.replace("n_chips = 64", "n_chips = 64\nmfu = [\"epoch\"]"), "sweep.mfu[0]", "single string"),
     (BASE.replace("n_chips = 64", "n_chips = 64\npue = 0.9"), "sweep.pue", ">= 1"),
     (BASE.replace("n_chips = 64", "n_chips = 64\npue = \"gooogle\""), "sweep.pue", "google"),

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 import scalesim as ss
-from scalesim import variables
+from scalesim import steps, variables
 
 BASE = dict(hardware="H100-SXM5-80GB", n_chips=2048, region="US-CAL-CISO", pue=1.1)
 CONTRACT_OUTPUTS = ("flop", "chip_hours", "wall_days", "energy_kwh", "co2e_t", "embodied_co2e_t", "water_l")
@@ -149,7 +149,7 @@ def test_start_hour_time_weighting():
     (dict(n_params=7e9, n_tokens=1e11, flop=1e21, hardware="H100", n_chips=8, region="FR"), "either flop or n_params"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", region="FR", mfu="epoch"), "mfu='epoch' needs n_chips"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", region="FR", mfu="heirarchical"),
-     "mfu must be a number, a callable or one of ('hierarchical', 'epoch'), got 'heirarchical'; did you mean 'hierarchical'?"),
+     f"mfu must be a number, a callable or one of {steps.UTILISATION.names()}, got 'heirarchical'; did you mean 'hierarchical'?"),
     (dict(hardware="H100", chip_hours=1e5, region="FR", mfu="epoch"), "either chip_hours"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", n_chips=8, region="FR", grid_gco2e_per_kwh=50), "either region or grid_gco2e_per_kwh"),
     (dict(n_params=7e9, n_tokens=1e11, hardware="H100", n_chips=8), "never falls back to a world average"),

@@ -446,3 +446,65 @@ def leave_one_out(fit, rows=None, *, models=None):
     rows = tuple(runs_data.published_runs() if rows is None else rows)
     models = [r["model"] for r in rows] if models is None else list(models)
     return {m: fit(rows=rows, exclude=(m,)) for m in models}
+
+
+# ----------------------------------------------------------------------------- structural x goodput
+def run_structural_mfu(row, *, parameters=None):
+    """Structural MFU (:func:`scalesim.models.parallelism.structural_mfu`) of a run's N, chips and chip [-].
+
+    ``None`` where the run lacks parameters, a chip count or one accelerator type. Total
+    parameters set memory and the plan; active parameters (MoE) set FLOPs.
+    """
+    from scalesim.chain.training_throughput import hardware_arrays
+    from scalesim.models import parallelism
+
+    hw = hardware_of(row)
+    n_total = parse_number(row.get("n_params")) or parse_number(row.get("n_params_active"))
+    n_active = parse_number(row.get("n_params_active")) or n_total
+    n_chips = parse_number(row.get("n_chips"))
+    if hw is None or not n_total or not n_chips:
+        return None
+    dtype = "bf16" if hw.peak_tflop_per_s["bf16"] is not None else "fp16"
+    arrays = hardware_arrays(np.array([hw.hardware_id]), dtype)
+    m = parallelism.structural_mfu(n_total, n_chips, {k: v[0] for k, v in arrays.items()},
+                                   n_active_params=min(n_active, n_total), parameters=parameters)
+    return float(m) if np.isfinite(m) else None
+
+
+def fit_structural_goodput(rows=None, *, exclude=()):
+    """Goodput of published runs given the structural throughput model: effective / structural MFU.
+
+    Parameters
+    ----------
+    rows : iterable of dict, optional
+        Published runs (default: the shipped table).
+    exclude : iterable of str
+        Run names (``model``) left out, e.g. a run and its duplicates for leave-one-out.
+
+    Returns
+    -------
+    dict
+        ``goodput`` (median ratio) [-], ``ratio_p10``/``ratio_p90`` (in-sample percentiles of the ratio
+        over the median: the ``defaults='high'``/``'low'`` multipliers), ``n_runs``.
+
+    Notes
+    -----
+    goodput = median_r [ (6 N_active D / (chip_hours x 3600 x peak)) / mfu_structural(N, n_chips, chip) ]
+    over runs with N, D, chip-hours and a chip count (compute caveats excluded). It carries what
+    the step model does not: restarts, evaluation, checkpoints, idle time and how a lab counts
+    GPU-hours. One parameter, so nothing is selected by looking at residuals.
+    """
+    rows = catalog.published_runs() if rows is None else rows
+    skip = set(exclude)
+    ratios = []
+    for r in rows:
+        if r["model"] in skip or compute_caveat(r):
+            continue
+        implied, structural = run_implied_mfu(r), run_structural_mfu(r)
+        if implied and structural and parse_number(r.get("n_tokens")):
+            ratios.append(implied / structural)
+    if len(ratios) < 3:
+        raise ValueError(f"need at least 3 runs with N, D, chip-hours and n_chips, got {len(ratios)}")
+    g = float(np.median(ratios))
+    p10, p90 = np.percentile(np.asarray(ratios) / g, [10, 90])
+    return {"goodput": g, "ratio_p10": float(p10), "ratio_p90": float(p90), "n_runs": len(ratios)}

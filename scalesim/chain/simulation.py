@@ -54,7 +54,7 @@ def _as_input(name, value, *, numeric=True):
     return da
 
 
-def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=None, chip_hours=None,
+def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=None, chip_hours=None,
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
              embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central"):
@@ -67,7 +67,10 @@ def simulate(n_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=
     Parameters
     ----------
     n_params, n_tokens : array_like, optional
-        Parameters (active parameters for MoE) [-] and training tokens [-]; FLOPs = 6ND.
+        Parameters [-] and training tokens [-]; FLOPs = 6ND.
+    n_active_params : array_like, optional
+        Parameters active per token (MoE) [-]: FLOPs = 6 N_active D, while ``n_params`` (the
+        total) sets memory in the ``'structural'`` utilisation model. Default: dense (= n_params).
     flop : array_like, optional
         Training compute [FLOP], instead of ``n_params`` and ``n_tokens``.
     hardware : str or sequence of str
@@ -205,7 +208,10 @@ def utilisation(ctx):
     if step.description == "user callable":
         ctx.models["mfu"] = f"callable {step.name}"
     value = value if isinstance(value, xr.DataArray) else xr.DataArray(value)
-    inputs.check_array(inputs.SIMULATE["mfu"], value)
+    infeasible = np.isnan(value.values) if not hasattr(value.data, "dask") else np.zeros((), bool)
+    if infeasible.any():  # a model's NaN: no plan fits (not a user's input)
+        ctx.notes.append(f"mfu model {step.name!r}: no feasible configuration for {int(infeasible.sum())} cell(s): NaN there")
+    inputs.check_array(inputs.SIMULATE["mfu"], value.where(~infeasible, 0.5) if infeasible.any() else value)
     return value
 
 
@@ -258,12 +264,20 @@ def training_flop(ctx):
     x = ctx.inputs
     if x.get("flop") is not None:
         return x["flop"]
-    return flops.training_flop_6nd(x["n_params"], x["n_tokens"]) if x.get("n_params") is not None else None
+    if x.get("n_params") is None:
+        return None
+    n = x["n_active_params"] if x.get("n_active_params") is not None else x["n_params"]
+    return flops.training_flop_6nd(n, x["n_tokens"])
 
 
 def chip_hours_per_flop(ctx, f):
     """Accelerator-hours per model FLOP [h/FLOP] incl. lost time (1/goodput), on the factors' dims."""
-    return hw_model.chip_hours_from_flop(1.0, f["peak_flop_per_s"], f["mfu"], goodput=float(ctx.inputs.get("goodput", 1.0)))
+    mfu = f["mfu"]
+    feasible = mfu.notnull() if isinstance(mfu, xr.DataArray) and not hasattr(mfu.data, "dask") else None
+    if feasible is not None and not bool(feasible.all()):  # no plan fits: NaN time, not an error
+        mfu = mfu.fillna(1.0)
+    per_flop = hw_model.chip_hours_from_flop(1.0, f["peak_flop_per_s"], mfu, goodput=float(ctx.inputs.get("goodput", 1.0)))
+    return per_flop if feasible is None or bool(feasible.all()) else per_flop.where(feasible)
 
 
 def outputs(ctx, f, *, flop=None, n_chips=None):
@@ -320,7 +334,7 @@ def _operational(ctx, f, it_energy, out, n_chips):
     return ci_eff, grid.operational_co2e_t(out["energy_kwh"], ci_eff)
 
 
-ORDER = ("n_params", "n_tokens", "flop", "hardware", "n_chips", "chip_hours", "mfu", "chip_power_w", "pue", "region",
+ORDER = ("n_params", "n_active_params", "n_tokens", "flop", "hardware", "n_chips", "chip_hours", "mfu", "chip_power_w", "pue", "region",
          "grid_gco2e_per_kwh", "start_hour")
 
 

@@ -269,10 +269,11 @@ class LifetimeCost:
         """(training outputs, serving outputs or None, serving FLOPs) at (N, D), as dicts of DataArrays."""
         flop = flop_models.training_flop_6nd(n, d)
         nc, f = self.n_chips, self.train_f
+        at = self.train.with_inputs(n_params=n, n_tokens=d)  # a utilisation step may depend on N
         if nc is None and self.max_wall_days is not None:
-            nc, f = self.chips_for(flop)
+            nc, f = self.chips_for(flop, at)
         elif f["mfu"] is None:
-            f = dict(f, mfu=simulation.utilisation(self.train))
+            f = dict(f, mfu=simulation.utilisation(at))
         tr = simulation.outputs(self.train, f, flop=flop, n_chips=_as_input("n_chips", nc) if nc is not None else None)
         inf_flop = flop_models.inference_flop_per_token(n) * self.d_inf
         if not self.serving:
@@ -280,7 +281,7 @@ class LifetimeCost:
         inf = simulation.outputs(self.serve, dict(self.serve_f), flop=xr.where(inf_flop > 0, inf_flop, 1.0), n_chips=None)
         return tr, {k: v * (inf_flop > 0) for k, v in inf.items()}, inf_flop  # zero where nothing is served
 
-    def chips_for(self, flop):
+    def chips_for(self, flop, at):
         """Smallest chip count meeting max_wall_days, inverting the utilisation step: n x mfu(n) >= need.
 
         n x mfu(n) increases with n for every shipped model; bisection on log n in plain arrays,
@@ -289,7 +290,7 @@ class LifetimeCost:
         hours = self.max_wall_days * H_PER_DAY
         step_fixed = isinstance(self.train.inputs.get("mfu"), xr.DataArray)
         if step_fixed or not self._mfu_depends_on_chips():
-            f = self.train_f if self.train_f["mfu"] is not None else dict(self.train_f, mfu=simulation.utilisation(self.train))
+            f = self.train_f if self.train_f["mfu"] is not None else dict(self.train_f, mfu=simulation.utilisation(at))
             n = np.ceil(flop * simulation.chip_hours_per_flop(self.train, f) / hours - 1e-9)
             self.chosen = n
             return n, f
@@ -299,11 +300,11 @@ class LifetimeCost:
         hi = lo + np.log(self.max_n_chips or 1e7)
         for _ in range(50):
             mid = 0.5 * (lo + hi)
-            ok = np.exp(mid) * simulation.utilisation(self.train.with_inputs(n_chips=np.exp(mid))) >= need
+            ok = np.exp(mid) * simulation.utilisation(at.with_inputs(n_chips=np.exp(mid))).fillna(0.0) >= need
             hi, lo = xr.where(ok, mid, hi), xr.where(ok, lo, mid)
         n = np.ceil(np.exp(hi) - 1e-9)
         self.chosen = n
-        return n, dict(self.train_f, mfu=simulation.utilisation(self.train.with_inputs(n_chips=n)))
+        return n, dict(self.train_f, mfu=simulation.utilisation(at.with_inputs(n_chips=n)))
 
     def _mfu_depends_on_chips(self):
         mfu = self.train.inputs.get("mfu")
