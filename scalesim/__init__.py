@@ -16,7 +16,8 @@ from scalesim.chain.simulation import logspace, simulate  # noqa: E402
 from scalesim.solve.optimization import optimize  # noqa: E402
 from scalesim.validation import validate  # noqa: E402
 
-_LAZY = {"throughput": ("scalesim.chain.training_throughput", "throughput")}
+_LAZY = {"throughput": ("scalesim.chain.training_throughput", "throughput"),
+         "schedule": ("scalesim.solve.scheduling", "schedule")}
 
 
 def __getattr__(name):
@@ -29,4 +30,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'scalesim' has no attribute {name!r}")
 
 
-__all__ = ["simulate", "optimize", "validate", "throughput", "logspace", "__version__"]
+__all__ = ["simulate", "optimize", "validate", "throughput", "schedule", "logspace", "__version__"]
