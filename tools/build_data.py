@@ -141,8 +141,42 @@ def build_accelerators(ref):
                  "source": "NVIDIA H800 = H100 SXM5 compute (dense BF16 989.5, FP8 1979 TFLOP/s), 700 W TDP, NVLink reduced to 400 GB/s "
                            "(DeepSeek-V3 technical report arXiv:2412.19437 Sec. 3.1; values otherwise as H100-SXM5-80GB row)",
                  "sparsity_note": "as H100 SXM5"})
-    fields = list(rows[0].keys())
-    write("accelerators.csv", rows, fields)
+    rows = merge_accelerator_extension(rows)
+    write("accelerators.csv", rows, ACCEL_FIELDS)
+
+
+#: Columns of scalesim/data/accelerators.csv, in order: the reference table's (renamed) plus the
+#: INT8/FP4 peaks and the link columns of the throughput model, which tools/accelerators_extension.csv adds.
+ACCEL_FIELDS = (
+    "hardware_id", "aliases", "family", "vendor", "name", "variant", "launch_year", "process_node", "die_area_mm2",
+    "memory_gb", "hbm_bw_tb_per_s", "tdp_w", "tdp_note", "peak_fp32_tflop_per_s", "peak_tf32_tflop_per_s",
+    "peak_bf16_tflop_per_s", "peak_fp16_tflop_per_s", "peak_fp8_tflop_per_s", "peak_int8_tflop_per_s",
+    "peak_fp4_tflop_per_s", "system_power_w", "system_power_low_w", "system_power_high_w", "system_power_basis",
+    "system_power_source", "embodied_die_kgco2e_act", "embodied_die_kgco2e_llmcarbon", "sparsity_note", "source",
+    "scale_up_domain", "scale_up_bw_gb_per_s", "scale_out_bw_gb_per_s", "interconnect_note", "interconnect_source")
+ACCEL_EXTENSION = Path(__file__).resolve().parent / "accelerators_extension.csv"
+
+
+def merge_accelerator_extension(rows, path=ACCEL_EXTENSION):
+    """Fill and extend the reference-derived rows from the documented extension table.
+
+    A non-empty extension cell of a known ``hardware_id`` fills that column (the reference table has
+    no INT8/FP4 peaks and no scale-up/scale-out links); a row with a new ``hardware_id`` (chips
+    the reference table lacks: B300, GB300, MI325X, MI350X, MI355X, TPU7x, Grand Teton H100) is
+    appended whole. The extension's ``extension_source`` column says where its values come from
+    and is not written.
+    """
+    with open(path, newline="", encoding="utf-8") as fh:
+        ext = list(csv.DictReader(fh))
+    by_id = {r["hardware_id"]: r for r in rows}
+    out = list(rows)
+    for e in ext:
+        cells = {k: v for k, v in e.items() if k in ACCEL_FIELDS and v != ""}
+        if e["hardware_id"] in by_id:
+            by_id[e["hardware_id"]].update(cells)
+        else:
+            out.append(cells)
+    return out
 
 
 # --------------------------------------------------------------------------- grid intensity
