@@ -175,6 +175,7 @@ def test_dims_follow_lists_and_attrs_are_set():
                        start=_starts(da, 5))
     assert many.saving.dims == ("strategy", "job_hours", "start")
     assert many.running.dims == ("strategy", "job_hours", "start", "hour_offset")
+    assert ss.schedule(da, job_hours=[24], window_hours=48, strategy=["pause_resume"]).saving.dims == ("strategy", "job_hours")
     for name, (units, _, _) in scheduling.VARIABLES.items():
         assert many[name].attrs["units"] == units
     assert many.attrs["foresight"] == "perfect"
@@ -239,3 +240,46 @@ def test_net_cost_rejects_inconsistent_hours_and_works_on_schedule_output():
                                       immediate_gco2e_per_kwh=ds.immediate_gco2e_per_kwh, idle_power_fraction=0.15)
     assert isinstance(cost.net_saving, xr.DataArray) and cost.net_saving.dims == ("job_hours", "start")
     assert (cost.net_saving < ds.saving).all() and (cost.net_saving > 0).all()
+
+
+# ----------------------------------------------------------------------------- CLI verb, figures
+def _cli(argv):
+    import argparse
+
+    from scalesim.interface import schedule_cli
+
+    parser = argparse.ArgumentParser()
+    schedule_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["schedule", *argv])
+    return args.func(args)
+
+
+def test_schedule_verb_prints_savings(capsys, tmp_path):
+    assert _cli(["--region", "DE", "--job-days", "2", "--slack", "1.0"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("pause_resume"))
+    assert float(line.split()[1]) > 5.0 and "synthetic typical year" in out
+    p = tmp_path / "s.csv"
+    p.write_text("datetime,gco2e_per_kwh\n" + "".join(
+        f"2024-01-{1 + h // 24:02d} {h % 24:02d}:00,{CLEAN if h % 24 < 12 else DIRTY}\n" for h in range(24 * 5)))
+    assert _cli(["--csv", str(p), "--job-days", "1", "--slack", "1", "--strategy", "pause_resume",
+                 "--start", "2024-01-01T00:00", "--format", "json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)["strategies"]["pause_resume"]
+    assert res["saving"]["mean"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="--region"):
+        _cli(["--job-days", "1"])
+
+
+def test_schedule_figures_render_under_agg(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scalesim.interface import _plot_schedule as ps
+
+    fig = ps.plot_schedule_hours(tmp_path / "h.png", _square(), job_hours=12, window_hours=36, days=3)
+    assert (tmp_path / "h.png").stat().st_size > 1000 and len(fig.axes[0].collections) == 3
+    fig = ps.plot_saving_vs_slack(tmp_path / "s.png", zones=("US-CAL-CISO", "FR"), slacks=(0, 1.0),
+                                  job_hours=(48.0, 8.0))
+    assert (tmp_path / "s.png").stat().st_size > 1000 and len(fig.axes[0].lines) == 2

@@ -339,14 +339,15 @@ def _dataset(out, names, strategy, jobs, job_hours, labels, start, step_h, da, i
         data = {k: (("job_hours", "start", "hour_offset") if k == "running" else ("job_hours", "start"), a)
                 for k, a in v.items()}
         parts.append(xr.Dataset(data, coords={"job_hours": jobs, "hour_offset": np.arange(w) * step_h}))
-    ds = xr.concat(parts, dim=xr.DataArray(names, dims="strategy", name="strategy")) if len(names) > 1 else parts[0]
+    listed = not isinstance(strategy, str)
+    ds = xr.concat(parts, dim=xr.DataArray(names, dims="strategy", name="strategy")) if listed else parts[0]
     ds = ds.assign_coords(start=np.atleast_1d(labels if labels is not None else da["time"].values[:1]))
     scalar_start = labels is None or not (isinstance(start, str) or np.ndim(start))
     if scalar_start:
         ds = ds.isel(start=0)
     if np.ndim(job_hours) == 0:
         ds = ds.isel(job_hours=0)
-    if len(names) == 1:
+    if not listed:
         ds = ds.assign_coords(strategy=names[0])
     ds["window_hours"] = (("job_hours",) if np.ndim(job_hours) else (), info.pop("n_win") * step_h
                           if np.ndim(job_hours) else float(info.pop("n_win")[0] * step_h))
