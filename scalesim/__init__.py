@@ -17,7 +17,8 @@ from scalesim.solve.optimization import optimize  # noqa: E402
 from scalesim.validation import validate  # noqa: E402
 
 _LAZY = {"throughput": ("scalesim.chain.training_throughput", "throughput"),
-         "schedule": ("scalesim.solve.scheduling", "schedule")}
+         "schedule": ("scalesim.solve.scheduling", "schedule"),
+         "serve": ("scalesim.chain.serving", "serve")}
 
 
 def __getattr__(name):
@@ -30,4 +31,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'scalesim' has no attribute {name!r}")
 
 
-__all__ = ["simulate", "optimize", "validate", "throughput", "schedule", "logspace", "__version__"]
+__all__ = ["simulate", "optimize", "validate", "throughput", "serve", "schedule", "logspace", "__version__"]

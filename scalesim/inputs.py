@@ -260,3 +260,36 @@ def first_broken(given, scope="simulate"):
 def given(values, table):
     """The inputs of ``table`` that were given (not None), in table order."""
     return {k: values[k] for k in table if values.get(k) is not None}
+
+
+# ----------------------------------------------------------------------------- serve
+#: Weight and KV-cache dtypes of :func:`scalesim.serve` (4-bit: int4 weight-only, fp4/nvfp4/mxfp4).
+SERVE_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4", "nvfp4", "mxfp4", "fp32")
+
+#: The inputs of :func:`scalesim.serve`, in signature order.
+SERVE = _table(
+    Input("n_params", NUMBER, True, "positive", "1", "parameters (total: sets weight memory and, for a dense model, traffic)"),
+    Input("n_active_params", NUMBER, True, "positive", "1", "parameters used per token (MoE); default n_params"),
+    Input("hardware", LABEL, True, "hardware", "", "accelerator id or alias (H100-SXM5-80GB, h100, B200)"),
+    Input("n_chips", NUMBER, True, "count", "1", "accelerators serving one replica"),
+    Input("batch_size", NUMBER, True, "count", "1", "concurrent sequences (vLLM max_num_seqs)"),
+    Input("input_tokens", NUMBER, True, "positive", "1", "prompt tokens per request (default: ShareGPT mean, 161)"),
+    Input("output_tokens", NUMBER, True, "positive", "1", "generated tokens per request (default: ShareGPT mean, 338)"),
+    Input("dtype", CHOICE, True, SERVE_DTYPES, "", "weight dtype (bf16, fp8, int8, int4, fp4, ...)"),
+    Input("kv_dtype", CHOICE, True, SERVE_DTYPES, "", "KV-cache dtype (default: the weights' dtype, 16-bit for 4-bit weights)"),
+    Input("tp", NUMBER, True, "count", "1", "tensor-parallel degree (default n_chips: all tensor-parallel)"),
+    Input("ep", NUMBER, True, "count", "1", "expert-parallel degree (MoE; default 1)"),
+    Input("n_layers", NUMBER, True, "count", "1", "layers (default: aspect-ratio rule)"),
+    Input("d_model", NUMBER, True, "count", "1", "width (default: aspect-ratio rule)"),
+    Input("n_heads", NUMBER, True, "count", "1", "query heads (default d_model / 128)"),
+    Input("n_kv_heads", NUMBER, True, "count", "1", "KV heads (default min(n_heads, 8), grouped-query attention)"),
+    Input("vocab_size", NUMBER, True, "count", "1", "vocabulary (default Llama 3's 128256)"),
+    Input("n_experts", NUMBER, True, "count", "1", "routed experts per layer (MoE; default from the parameter ratio)"),
+    Input("top_k", NUMBER, True, "count", "1", "experts per token (MoE; default 8)"),
+    Input("served_tokens", NUMBER, True, "positive", "1", "output tokens served (energy_kwh, co2e_t, water_l; default 1e6)"),
+    Input("pue", STEP, True, "pue", u.UNIT_DIMENSIONLESS, "power usage effectiveness (>= 1) or an operator name"),
+    Input("region", LABEL, True, "region", "", "grid region (ISO country, grid zone, egrid:, gcp:/aws:/azure:)"),
+    Input("grid_gco2e_per_kwh", NUMBER, True, "non-negative", u.UNIT_GCO2E_PER_KWH, "explicit grid intensity, instead of region"),
+    Input("wue_l_per_kwh", NUMBER, True, "non-negative", "L/kWh", "on-site water per IT kWh"),
+    Input("ewif_l_per_kwh", NUMBER, True, "non-negative", "L/kWh", "off-site water per facility kWh"),
+)

@@ -10,3 +10,4 @@ from scalesim.calibration.utilisation import (  # noqa: F401
     leave_one_out, parse_number, run_group, run_implied_mfu, training_flop,
 )
 from scalesim.calibration.throughput import fit_throughput_parameters, leave_one_source_out  # noqa: F401,E402
+from scalesim.calibration.serving import fit_serving_parameters, leave_one_model_out  # noqa: F401,E402
