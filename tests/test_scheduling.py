@@ -283,3 +283,20 @@ def test_schedule_figures_render_under_agg(tmp_path):
     fig = ps.plot_saving_vs_slack(tmp_path / "s.png", zones=("US-CAL-CISO", "FR"), slacks=(0, 1.0),
                                   job_hours=(48.0, 8.0))
     assert (tmp_path / "s.png").stat().st_size > 1000 and len(fig.axes[0].lines) == 2
+
+
+def test_parity_one_call_over_lists_equals_one_call_per_element():
+    rng = np.random.default_rng(9)
+    da = _series(rng.uniform(50, 500, 24 * 8))
+    starts = _starts(da, 20)
+    many = ss.schedule(da, job_hours=[6, 30], window_hours=[12, 60], strategy=["flexible_start", "pause_resume"],
+                       start=starts, min_block_hours=3)
+    for strategy in ("flexible_start", "pause_resume"):
+        for job, win in ((6, 12), (30, 60)):
+            for s in (0, 7, 19):
+                one = ss.schedule(da, job_hours=job, window_hours=win, strategy=strategy, start=starts[s],
+                                  min_block_hours=3)
+                sel = many.sel(strategy=strategy, job_hours=job).isel(start=s)
+                assert float(one.saving) == pytest.approx(float(sel.saving), rel=1e-12)  # summation order
+                np.testing.assert_array_equal(one.running, sel.running.isel(hour_offset=slice(0, win)))
+                assert not sel.running.isel(hour_offset=slice(win, None)).any()

@@ -240,10 +240,8 @@ def _resolve_series(intensity):
     if not isinstance(intensity, xr.DataArray):
         raise ValueError("intensity must be an xarray.DataArray on dim 'time' (scalesim.series.load_csv, "
                          f"synthetic_year) or a region id for a synthetic year, got {type(intensity).__name__}")
-    if "step_h" in intensity.attrs and "n_filled" in intensity.attrs:
-        _series._times_ns(intensity)
-        return intensity
-    return _series.validate_series(intensity)
+    return _series.validate_series(intensity, max_gap_hours=max(_series.MAX_GAP_HOURS,
+                                                                  float(intensity.attrs.get("step_h", 0.0))))
 
 
 def _check_options(strategy, min_block_hours, restart_overhead_hours, step_h):
