@@ -5,7 +5,7 @@ configuration: model, precision, GPUs, ``max_num_seqs``; steady-state GPU energy
 token and median inter-token latency). Each row is predicted as ``score.py`` does: nominal
 parameter counts, the architecture derived from them (aspect-ratio rule, grouped-query KV
 heads), the row's precision, tensor/expert parallelism, ``max_num_seqs`` as the batch and the
-row's mean output length; the prompt length is serve's default.
+row's mean output length; the prompt length and the KV dtype are serve's defaults.
 
 ``fit_serving_parameters`` minimises the sum of squared log errors of energy per token and of
 inter-token latency (equal weight) over the five keys of
@@ -27,7 +27,7 @@ __all__ = ["FIT_KEYS", "BOUNDS", "measurement_rows", "predict_rows", "error_summ
 
 FIT_KEYS = sv.FIT_KEYS
 #: Bounds of the fitted keys, in FIT_KEYS order.
-BOUNDS = ((0.3, 1.0), (0.05, 1.0), (0.0, 5e-4), (0.0, 3e-4), (0.1, 1.0))
+BOUNDS = ((0.3, 1.0), (0.05, 1.0), (0.0, 5e-4), (0.02, 1.0), (0.1, 1.0))
 
 
 def _f(x):
@@ -51,7 +51,7 @@ def _flat(rows):
     out = np.where(np.isfinite(col("avg_output_len")), col("avg_output_len"), chain.DEFAULT_OUTPUT_TOKENS)
     dtype = np.array([r["precision"] or "bf16" for r in rows], dtype=object)
     return dict(n_params=N, n_active_params=Na, hardware=np.array([r["accelerator"] for r in rows], dtype=object),
-                dtype=dtype, kv_dtype=np.full(N.shape, "bf16", dtype=object), n_chips=col("n_chips"), tp=tp, ep=ep,
+                dtype=dtype, kv_dtype=np.array([chain._kv_default(d) for d in dtype], dtype=object), n_chips=col("n_chips"), tp=tp, ep=ep,
                 batch_size=col("batch_size"), input_tokens=np.full(N.shape, chain.DEFAULT_INPUT_TOKENS),
                 output_tokens=out)
 
@@ -83,7 +83,7 @@ def fit_serving_parameters(rows=None, start=None):
     flat = _flat(rows)
     e_meas, itl_meas = _measured(rows)
     base = dict(start or sv.SERVING_PARAMETERS[sv.DEFAULT_PARAMETERS])
-    scale = np.array([1.0, 1.0, 1e-5, 1e-5, 1.0])
+    scale = np.array([1.0, 1.0, 1e-5, 1.0, 1.0])
 
     def resid(x):
         p = dict(zip(FIT_KEYS, x * scale))
