@@ -184,24 +184,28 @@ def _model_name(given, key):
 
 
 def _needs_of(given):
-    """(name, needed inputs) of the utilisation step given by name, if any."""
-    name = _model_name(given, "mfu")
-    if name is None:
-        return None, ()
+    """(name, needed inputs, is default) of the utilisation step by name, or of the default one."""
     from scalesim import steps
 
-    return name, steps.UTILISATION.needs(name)
+    name = _model_name(given, "mfu")
+    if name is None and "mfu" not in given and "chip_hours" not in given:
+        return steps.UTILISATION.default, steps.UTILISATION.needs(steps.UTILISATION.default), True
+    if name is None:
+        return None, (), False
+    return name, steps.UTILISATION.needs(name), False
 
 
 def _rule_epoch(given, scope):
-    name, needs = _needs_of(given)
+    name, needs, default = _needs_of(given)
     missing = [n for n in needs if n not in given and not (scope == "optimize" and n in CHOSEN_BY_OPTIMIZE)]
     if not missing:
         return None
-    alt = " (or max_wall_days to choose n_chips)" if scope == "optimize" and missing == ["n_chips"] else ""
     if scope == "optimize" and missing == ["n_chips"] and "max_wall_days" in given:
         return None
-    return "mfu", f"mfu={name!r} needs {' and '.join(missing)} (the model is a function of them){alt}"
+    alt = " (or max_wall_days to choose n_chips)" if scope == "optimize" and missing == ["n_chips"] else ""
+    what = " (the default utilisation model)" if default else ""
+    hint = "; or pass mfu= a fraction or another model" if default else ""
+    return "mfu", f"mfu={name!r}{what} needs {' and '.join(missing)} (the model is a function of them){alt}{hint}"
 
 
 RULES = (

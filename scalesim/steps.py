@@ -44,6 +44,7 @@ class Step:
     fn: object
     needs: tuple = ()
     description: str = ""
+    uses: tuple = ()  # inputs it depends on where given; absent, the chain applies a documented rule
 
 
 class Registry:
@@ -52,10 +53,15 @@ class Registry:
     def __init__(self, factor, default):
         self.factor, self.default, self._steps = factor, default, {}
 
-    def register(self, name, *, needs=(), description=""):
-        """Decorator registering ``fn(ctx)`` under ``name`` (``needs``: inputs it cannot do without)."""
+    def register(self, name, *, needs=(), uses=(), description=""):
+        """Decorator registering ``fn(ctx)`` under ``name``.
+
+        ``needs``: inputs it cannot do without; ``uses``: inputs it depends on that the chain fills
+        by a documented rule when absent (``n_chips``: :data:`scalesim.chain.simulation.DEFAULT_WALL_DAYS`).
+        """
         def deco(fn):
-            self._steps[name] = Step(name, fn, tuple(needs), description or (fn.__doc__ or "").strip().split("\n")[0])
+            self._steps[name] = Step(name, fn, tuple(needs), description or (fn.__doc__ or "").strip().split("\n")[0],
+                                     tuple(uses))
             return fn
         return deco
 
@@ -79,11 +85,12 @@ class Registry:
         if isinstance(value, str):
             return self.get(value)
         if callable(value) and not isinstance(value, xr.DataArray):
-            return Step(getattr(value, "__name__", "callable"), value, tuple(getattr(value, "needs", ())), "user callable")
+            return Step(getattr(value, "__name__", "callable"), value, tuple(getattr(value, "needs", ())), "user callable",
+                        tuple(getattr(value, "uses", ())))
         return None
 
 
-UTILISATION = Registry("mfu", default="hierarchical")
+UTILISATION = Registry("mfu", default="structural")
 POWER = Registry("chip_power_w", default="power_model")
 PUE = Registry("pue", default="operator")
 
@@ -200,7 +207,7 @@ def mfu_epoch(ctx):
     return hw_model.mfu_default_epoch(ctx.inputs["n_chips"], offset=offset)
 
 
-@UTILISATION.register("structural", needs=("n_chips", "n_params"),
+@UTILISATION.register("structural", needs=("n_params",), uses=("n_chips",),
                       description="structural MFU of the fastest fitting parallel plan x goodput of published runs")
 def mfu_structural(ctx):
     """Structural MFU(n_params, n_chips, chip) x goodput, :data:`scalesim.models.hardware.MFU_MODEL_STRUCTURAL`."""

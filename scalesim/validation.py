@@ -143,6 +143,14 @@ def _account_row(row, hw):
 
 
 # ----------------------------------------------------------------------------- prediction
+def _scaled_structural(scale):
+    """The 'structural' step with its goodput scaled (a leave-one-out refit), as a step callable."""
+    def structural_refit(ctx):
+        return steps.mfu_structural(ctx) * scale
+    structural_refit.needs, structural_refit.uses = ("n_params",), ("n_chips",)
+    return structural_refit
+
+
 def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fit_rows):
     """Predict one row in-sample and leave-one-out; returns (values, status, reason)."""
     e_basis, c_basis = _basis(row)
@@ -168,11 +176,11 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
             table = {"pooled": fit["pooled"], **{g: v["mfu"] for g, v in fit["by_generation"].items()}}
             kw["mfu"] = hw_model.mfu_hierarchical(hw.generation, table=table)  # clipped like the default
         elif mfu_model == "hierarchical":
-            kw["mfu"] = None  # simulate's shipped default: what a user gets
+            kw["mfu"] = "hierarchical"  # the shipped constants
         elif mfu_model == "structural":  # leave-one-out: the goodput refitted without the run
             scale = (calibration.fit_structural_goodput(fit_rows, exclude=exclude)["goodput"]
                      / hw_model.MFU_MODEL_STRUCTURAL["goodput"]) if exclude else 1.0
-            kw["mfu"] = (lambda ctx: steps.mfu_structural(ctx) * scale) if exclude else "structural"
+            kw["mfu"] = _scaled_structural(scale) if exclude else "structural"
         elif mfu_model == "runs":
             kw["mfu"] = calibration.fit_run_utilisation(fit_rows, exclude=exclude)["mfu"]
         elif mfu_model == "runs_by_generation":
@@ -222,7 +230,7 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
 
 
 # ----------------------------------------------------------------------------- public API
-def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_model="default", power_basis="row",
+def validate(mode="accounting", *, runs=None, mfu_model="structural", power_model="default", power_basis="row",
              exclude_compute_caveats=False):
     """Compare scalesim with published training runs.
 
@@ -234,8 +242,11 @@ def validate(mode="accounting", *, runs=None, mfu_model="hierarchical", power_mo
     runs : iterable of dict, optional
         Rows in the layout of ``data/published_runs.csv``, enumerated accounting columns included
         (checked by :func:`scalesim.runs.check_run`); default :func:`scalesim.runs.published_runs`.
-    mfu_model : {'hierarchical', 'epoch', 'runs', 'runs_by_generation'}
-        Prediction mode only. ``'hierarchical'``: scalesim's default, effective MFU per
+    mfu_model : {'structural', 'hierarchical', 'epoch', 'runs', 'runs_by_generation'} or callable
+        Prediction mode only. ``'structural'`` (scalesim's default): the throughput model's MFU at
+        the run's model size and chip count (the 30-day rule where no count is reported) x the
+        goodput of the published runs; leave-one-out refits the goodput without the run
+        (:func:`scalesim.calibration.fit_structural_goodput`). ``'hierarchical'``: effective MFU per
         accelerator generation from the runs and Epoch AI's reported MFU
         (:func:`scalesim.calibration.fit_hierarchical_utilisation`); in-sample predictions use the
         shipped constants (what :func:`scalesim.simulate` does), leave-one-out ones a refit

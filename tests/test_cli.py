@@ -85,12 +85,15 @@ def test_simulate_bad_input_exit_2(capsys):
 
 
 def test_simulate_mfu_model_by_name(capsys):
-    base = ["simulate", "--flop", "1e23", "--hardware", "h100", "--region", "FR", "--format", "json"]
+    base = ["simulate", "--n-params", "7e9", "--n-tokens", "2e12", "--hardware", "h100", "--region", "FR", "--format", "json"]
     assert main(base + ["--n-chips", "8", "--mfu", "epoch"]) == 0
     epoch = json.loads(capsys.readouterr().out)[0]["mfu"]
-    assert main(base) == 0  # the default needs no chip count
+    assert main(base + ["--mfu", "hierarchical"]) == 0  # per-generation constants need no chip count
+    hier = json.loads(capsys.readouterr().out)[0]
+    assert hier["mfu"] < epoch and "wall_days" not in hier
+    assert main(base) == 0  # the default chooses a chip count (30-day rule) and reports wall days
     default = json.loads(capsys.readouterr().out)[0]
-    assert default["mfu"] < epoch and "wall_days" not in default
+    assert 0 < default["wall_days"] <= 30
 
 
 def test_internal_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
@@ -153,3 +156,13 @@ def test_catalog(capsys):
     assert "gcp:europe-north1" in capsys.readouterr().out
     assert main(["catalog", "laws"]) == 0
     assert "besiroglu2024" in capsys.readouterr().out
+
+
+def test_serve_and_schedule_verbs(capsys):
+    assert main(["serve", "--n-params", "7e9", "--hardware", "h100", "--n-chips", "1", "--batch-size", "8,64",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and rows[0]["gpu_energy_per_token_j"] > rows[1]["gpu_energy_per_token_j"] > 0
+    assert main(["schedule", "--region", "DE", "--job-days", "1", "--slack", "1.0", "--format", "json"]) == 0
+    assert "saving" in capsys.readouterr().out
+    assert main(["serve", "--n-params", "7e9", "--hardware", "h100", "--n-chips", "1", "--batch-size", "0"]) == 2

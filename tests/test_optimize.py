@@ -9,7 +9,8 @@ from scalesim import laws
 from scalesim.models.hardware import mfu_default_epoch
 from scalesim.models.scaling_laws import min_params_for_loss, tokens_for_loss
 
-KW = dict(hardware="H100-SXM5-80GB", n_chips=2048, region=["FR", "US-CAL-CISO", "PL"])
+# utilisation independent of N and chips: emissions proportional to FLOPs (the closed form applies)
+KW = dict(hardware="H100-SXM5-80GB", n_chips=2048, region=["FR", "US-CAL-CISO", "PL"], mfu="hierarchical")
 
 
 def brute_force_target(target, *, inference_tokens=0.0, n_grid=4001, law="besiroglu2024", **kw):
@@ -99,7 +100,7 @@ def test_max_wall_days_chooses_chip_count():
     assert float(r.n_chips.sel(max_wall_days=2)) > float(r.n_chips.sel(max_wall_days=20))
 
 
-@pytest.mark.parametrize("mfu", [None, "epoch"])
+@pytest.mark.parametrize("mfu", ["hierarchical", "epoch"])  # continuous in n_chips (the default uses a ladder)
 def test_max_wall_days_chip_count_is_the_smallest(mfu):
     kw = dict(target_loss=2.1, hardware="H100", region="FR", max_wall_days=[2, 20], max_n_chips=100_000)
     r = ss.optimize(**kw, **({"mfu": mfu} if mfu else {}))

@@ -46,8 +46,9 @@ def test_defaults_are_recorded_with_sources():
     used = {d["name"]: d for d in ds.scalesim.defaults}
     assert "pue:industry" in used and used["pue:industry"]["value"] == 1.56
     assert "grid_gco2e_per_kwh:FR" in used and "Ember" in used["grid_gco2e_per_kwh:FR"]["source"]
-    assert "mfu:A100-SXM4-80GB" in used and "system_power_over_tdp:gpu" in used
-    assert used["mfu:A100-SXM4-80GB"]["low"] < used["mfu:A100-SXM4-80GB"]["value"] < used["mfu:A100-SXM4-80GB"]["high"]
+    assert "mfu:structural_goodput" in used and "system_power_over_tdp:gpu" in used
+    g = used["mfu:structural_goodput"]
+    assert g["low"] < g["value"] < g["high"]
     assert all(d["source"] for d in used.values())
 
 
@@ -116,7 +117,7 @@ def test_invariants():
     ds = ss.simulate(flop=[1e21, 1e22, 1e23], hardware="H100", n_chips=1024, mfu=[0.2, 0.4, 0.6], grid_gco2e_per_kwh=300)
     assert (ds.co2e_t.diff("flop") > 0).all() and (ds.co2e_t.diff("mfu") < 0).all()
     # defaults scenario brackets the central value
-    lo, mid, hi = (float(ss.simulate(flop=1e23, hardware="H100", n_chips=1024, region="DE", defaults=s).total_co2e_t)
+    lo, mid, hi = (float(ss.simulate(n_params=1e10, n_tokens=2e12, hardware="H100", n_chips=1024, region="DE", defaults=s).total_co2e_t)
                    for s in ("low", "central", "high"))
     assert lo < mid < hi
 
@@ -159,8 +160,9 @@ def test_start_hour_time_weighting():
     (dict(n_params=7e9, hardware="H100", n_chips=8, region="FR"), "together"),
     (dict(n_params=[[1e9]], n_tokens=1e11, hardware="H100", n_chips=8, region="FR"), "1-d"),
     (dict(n_params=[1e9, 1e9], n_tokens=1e11, hardware="H100", n_chips=8, region="FR"), "repeated"),
-    (dict(flop=1e21, hardware="H100", n_chips=8, region="FR", dtype="int4"), "dtype must be one of"),
-    (dict(flop=1e21, hardware="V100", n_chips=8, region="FR", dtype="fp8"), "no published fp8 peak"),
+    (dict(flop=1e21, hardware="H100", n_chips=8, region="FR", dtype="int4", mfu=0.4), "dtype must be one of"),
+    (dict(flop=1e21, hardware="V100", n_chips=8, region="FR", dtype="fp8", mfu=0.4), "no published fp8 peak"),
+    (dict(flop=1e21, hardware="H100", n_chips=8, region="FR"), "mfu='structural' (the default utilisation model) needs n_params"),
 ])
 def test_bad_input_raises_clear_valueerror(kwargs, match):
     with pytest.raises(ValueError, match=re.escape(match)):
@@ -233,29 +235,29 @@ def test_each_region_gets_its_own_diurnal_profile():
             assert float(ds.grid_gco2e_per_kwh.sel(region=r, start_hour=h)) == pytest.approx(expected, rel=1e-12)
 
 
-# --- default utilisation: the hierarchical calibration (models/hardware.py) ------------------
-def test_default_mfu_is_hierarchical_per_generation():
+# --- utilisation 'hierarchical': per-generation constants (models/hardware.py) --------------
+def test_hierarchical_mfu_is_per_generation():
     from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M
 
-    ds = ss.simulate(flop=1e23, hardware=["A100-SXM4-40GB", "A100", "H100", "TPUv4"], region="FR")
+    ds = ss.simulate(flop=1e23, hardware=["A100-SXM4-40GB", "A100", "H100", "TPUv4"], region="FR", mfu="hierarchical")
     np.testing.assert_allclose(ds.mfu.values, [M["A100"], M["A100"], M["H100"], M["TPUv4"]])
     assert "hierarchical" in ds.mfu.attrs["model"]
     assert "wall_days" not in ds  # no n_chips: chip-hours, energy and carbon only
     # chip-hours = C / (peak x mfu), independent of the chip count
-    h100 = ss.simulate(flop=1e23, hardware="H100", region="FR", n_chips=[64, 4096])
+    h100 = ss.simulate(flop=1e23, hardware="H100", region="FR", n_chips=[64, 4096], mfu="hierarchical")
     np.testing.assert_allclose(h100.chip_hours.values, 1e23 / (989.5e12 * M["H100"]) / 3600, rtol=1e-3)
 
 
-def test_default_mfu_pooled_for_a_generation_without_data_is_flagged():
+def test_hierarchical_mfu_pooled_for_a_generation_without_data_is_flagged():
     from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M
 
-    ds = ss.simulate(flop=1e23, hardware="B200", region="FR")
+    ds = ss.simulate(flop=1e23, hardware="B200", region="FR", mfu="hierarchical")
     assert float(ds.mfu) == pytest.approx(M["pooled"])
     assert "no published run or reported MFU for generation B200" in ds.attrs["notes"]
 
 
-def test_default_mfu_range_follows_defaults_scenario():
-    kw = dict(flop=1e23, hardware="H100", region="FR")
+def test_hierarchical_mfu_range_follows_defaults_scenario():
+    kw = dict(flop=1e23, hardware="H100", region="FR", mfu="hierarchical")
     low, mid, high = (float(ss.simulate(**kw, defaults=s).mfu) for s in ("low", "central", "high"))
     assert high < mid < low  # 'low' emissions = high utilisation
     from scalesim.models.hardware import MFU_MODEL_HIERARCHICAL as M

@@ -42,8 +42,12 @@ def test_moe_total_parameters_lower_utilisation_and_flops_use_active():
 def test_defaults_bracket_and_needs_are_enforced():
     lo, mid, hi = (float(ss.simulate(hardware="H100", defaults=s, **JOB).chip_hours) for s in ("low", "central", "high"))
     assert lo < mid < hi
-    with pytest.raises(ValueError, match="mfu='structural' needs n_chips"):
-        ss.simulate(n_params=7e9, n_tokens=1e11, hardware="H100", region="FR", mfu="structural")
+    chosen = ss.simulate(n_params=7e9, n_tokens=1e12, hardware="H100", region="FR")  # the default, no chip count
+    assert "30 days" in chosen.attrs["notes"] and float(chosen.wall_days) <= 30
+    fewer = ss.simulate(n_params=7e9, n_tokens=1e12, hardware="H100", region="FR", n_chips=float(chosen.n_chips) / 2)
+    assert float(fewer.wall_days) > 30
+    with pytest.raises(ValueError, match="mfu='structural' needs n_params"):
+        ss.simulate(flop=1e21, hardware="H100", region="FR", mfu="structural")
     with pytest.raises(ValueError, match="n_active_params needs n_params"):
         ss.simulate(n_active_params=7e9, flop=1e21, hardware="H100", n_chips=8, region="FR")
 

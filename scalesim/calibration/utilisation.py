@@ -28,13 +28,14 @@ References
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
 
 from scalesim import catalog
 from scalesim import runs as runs_data
-from scalesim.units import S_PER_H, W_PER_KW
+from scalesim.units import H_PER_DAY, S_PER_H, W_PER_KW
 
 #: Accelerator names used in ``published_runs.csv`` that are not catalogue aliases.
 ACCELERATOR_IDS = {"TPUv2": "TPUv2", "TPUv3": "TPUv3", "TPUv4": "TPUv4", "V100": "V100-SXM2-32GB",
@@ -471,7 +472,7 @@ def run_structural_mfu(row, *, parameters=None):
     return float(m) if np.isfinite(m) else None
 
 
-def fit_structural_goodput(rows=None, *, exclude=()):
+def fit_structural_goodput(rows=None, *, exclude=(), n_iter=8):
     """Goodput of published runs given the structural throughput model: effective / structural MFU.
 
     Parameters
@@ -480,6 +481,8 @@ def fit_structural_goodput(rows=None, *, exclude=()):
         Published runs (default: the shipped table).
     exclude : iterable of str
         Run names (``model``) left out, e.g. a run and its duplicates for leave-one-out.
+    n_iter : int
+        Fixed-point iterations (see Notes); 8 converge to 1e-12 on the shipped table.
 
     Returns
     -------
@@ -489,22 +492,60 @@ def fit_structural_goodput(rows=None, *, exclude=()):
 
     Notes
     -----
-    goodput = median_r [ (6 N_active D / (chip_hours x 3600 x peak)) / mfu_structural(N, n_chips, chip) ]
-    over runs with N, D, chip-hours and a chip count (compute caveats excluded). It carries what
-    the step model does not: restarts, evaluation, checkpoints, idle time and how a lab counts
-    GPU-hours. One parameter, so nothing is selected by looking at residuals.
+    goodput = median_r [ (6 N_active D / (chip_hours x 3600 x peak)) / mfu_structural(N, n_chips_r, chip) ]
+    over runs with N, D and chip-hours (compute caveats excluded). n_chips_r is the reported count,
+    else the count :func:`scalesim.simulate` would choose (the smallest of ``CHIP_LADDER`` finishing
+    within ``DEFAULT_WALL_DAYS`` at the effective MFU), which depends on the goodput: solved by
+    fixed-point iteration. The goodput carries what the step model does not: restarts, evaluation,
+    checkpoints, idle time and how a lab counts GPU-hours. One parameter, chosen before looking at
+    residuals.
     """
     rows = catalog.published_runs() if rows is None else rows
     skip = set(exclude)
-    ratios = []
-    for r in rows:
-        if r["model"] in skip or compute_caveat(r):
-            continue
-        implied, structural = run_implied_mfu(r), run_structural_mfu(r)
-        if implied and structural and parse_number(r.get("n_tokens")):
-            ratios.append(implied / structural)
-    if len(ratios) < 3:
-        raise ValueError(f"need at least 3 runs with N, D, chip-hours and n_chips, got {len(ratios)}")
-    g = float(np.median(ratios))
-    p10, p90 = np.percentile(np.asarray(ratios) / g, [10, 90])
+    fit = [(run_implied_mfu(r), _structural_ladder(r)) for r in rows if r["model"] not in skip and not compute_caveat(r)]
+    fit = [(m, lad) for m, lad in fit if m and lad is not None]
+    if len(fit) < 3:
+        raise ValueError(f"need at least 3 runs with N, D and chip-hours, got {len(fit)}")
+    g = 0.5
+    for _ in range(n_iter):
+        ratios = np.array([m / s for m, lad in fit if np.isfinite(s := _structural_at(lad, g))])
+        g = float(np.median(ratios))
+    p10, p90 = np.percentile(ratios / g, [10, 90])
     return {"goodput": g, "ratio_p10": float(p10), "ratio_p90": float(p90), "n_runs": len(ratios)}
+
+
+def _structural_at(ladder, goodput):
+    """Structural MFU at the run's chip count: reported, or the chain's rule at this goodput."""
+    need, counts, mfu = ladder
+    if need is None:
+        return mfu[0]
+    ok = counts * goodput * np.nan_to_num(mfu) >= need
+    return mfu[np.argmax(ok)] if ok.any() else np.nan
+
+
+def _structural_ladder(row):
+    """(n x mfu needed or None, candidate counts, structural MFU at each) of a run; cached per inputs."""
+    n_total = parse_number(row.get("n_params")) or parse_number(row.get("n_params_active"))
+    n_active = parse_number(row.get("n_params_active")) or n_total
+    d = parse_number(row.get("n_tokens"))
+    hw = hardware_of(row)
+    if hw is None or not n_total or not d:
+        return None
+    return _ladder_cached(hw.hardware_id, n_total, min(n_active, n_total), d, parse_number(row.get("n_chips")))
+
+
+@functools.cache
+def _ladder_cached(hardware_id, n_total, n_active, n_tokens, n_chips):
+    from scalesim.chain.simulation import CHIP_LADDER, DEFAULT_WALL_DAYS
+    from scalesim.chain.training_throughput import hardware_arrays
+    from scalesim.models import parallelism
+
+    hw = catalog.get_hardware(hardware_id)
+    dtype = "bf16" if hw.peak_tflop_per_s["bf16"] is not None else "fp16"
+    arrays = {k: v[0] for k, v in hardware_arrays(np.array([hardware_id]), dtype).items()}
+    counts = np.array([n_chips]) if n_chips else CHIP_LADDER
+    mfu = parallelism.structural_mfu(n_total, counts, arrays, n_active_params=n_active)
+    if n_chips:
+        return None, counts, mfu
+    need = 6.0 * n_active * n_tokens / (DEFAULT_WALL_DAYS * H_PER_DAY * S_PER_H * _peak_flop_per_s(hw))
+    return need, counts, mfu

@@ -128,8 +128,15 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         hold ``scalesim_version``, the resolved inputs and every default used with its source.
     """
     ctx = prepare(dict(locals()))
-    f = factors(ctx)
-    return finish(ctx, outputs(ctx, f), scope="simulate")
+    choose = chips_to_choose(ctx)
+    f = factors(ctx, with_utilisation=not choose)
+    n_chips = None
+    if choose:
+        n_chips, f["mfu"] = default_n_chips(ctx, f)
+    out = outputs(ctx, f, n_chips=n_chips)
+    if n_chips is not None:
+        out["n_chips"] = n_chips
+    return finish(ctx, out, scope="simulate")
 
 
 # ----------------------------------------------------------------------------- validate
@@ -189,6 +196,77 @@ def factors(ctx, *, with_utilisation=True):
     return f
 
 
+#: Wall-clock days of the chip-count rule used when a utilisation step uses ``n_chips`` and none
+#: is given: the smallest count that finishes within 30 days, the median wall-clock time of the
+#: 20 published runs with a reported duration in ``data/published_runs.csv`` (28.5 days; 10th/90th
+#: percentiles 9 and 80 days), rounded. Recorded in the result's attrs and notes.
+DEFAULT_WALL_DAYS = 30.0
+
+
+def chips_to_choose(ctx):
+    """True where utilisation uses a chip count that was not given (and time is not reported)."""
+    x = ctx.inputs
+    if x.get("n_chips") is not None or x.get("chip_hours") is not None or isinstance(x.get("mfu"), xr.DataArray):
+        return False
+    step = steps.UTILISATION.step(x.get("mfu"))
+    return step is not None and "n_chips" in step.uses
+
+
+def default_n_chips(ctx, f):
+    """(n_chips, mfu) by the documented rule: the smallest count finishing within DEFAULT_WALL_DAYS."""
+    ctx.defaults.record("n_chips:rule", f"smallest count finishing within {DEFAULT_WALL_DAYS:g} days", "", "",
+                        "DEFAULT_WALL_DAYS: median wall-clock of the published runs (data/published_runs.csv)")
+    ctx.notes.append(f"n_chips not given: the smallest count finishing within {DEFAULT_WALL_DAYS:g} days (the median "
+                     f"duration of published runs) was chosen; pass n_chips to set it")
+    return choose_n_chips(ctx, f, training_flop(ctx), max_wall_days=DEFAULT_WALL_DAYS)
+
+
+#: Candidate chip counts for utilisation models with a discrete plan search (``uses`` n_chips):
+#: 1, 2, 4, then whole 8-accelerator servers spaced by 2^(1/8) (9 %), up to 2^20 accelerators.
+CHIP_LADDER = np.unique(np.concatenate([[1.0, 2.0, 4.0], 8.0 * np.round(2.0 ** (np.arange(0, 8 * 17 + 1) / 8.0))]))
+
+
+def choose_n_chips(ctx, f, flop, *, max_wall_days, max_n_chips=None, mfu_at=None):
+    """Smallest chip count meeting ``max_wall_days``, inverting the utilisation step: n x mfu(n) >= need.
+
+    ``mfu_at(n_chips)`` evaluates the utilisation at trial counts (default: the step itself on
+    ``ctx``). Where utilisation does not depend on ``n_chips`` the answer is closed-form. A model
+    that *needs* n_chips and is continuous in it ('epoch', a callable) is inverted by bisection on
+    log n (n x mfu(n) increases with n); a plan-search model that *uses* n_chips ('structural')
+    takes the smallest count of :data:`CHIP_LADDER` that meets the deadline (whole servers; a
+    prime count has no plan), NaN where none does. Returns ``(n_chips, mfu at n_chips)``.
+    """
+    hours = max_wall_days * H_PER_DAY
+    mfu_at = mfu_at or (lambda n: utilisation(ctx.with_inputs(n_chips=n)))
+    step = None if isinstance(ctx.inputs.get("mfu"), xr.DataArray) else steps.UTILISATION.step(ctx.inputs.get("mfu"))
+    if step is None or not ({"n_chips"} & set(step.needs + step.uses) or step.description == "user callable"):
+        mfu = f["mfu"] if f.get("mfu") is not None else utilisation(ctx)
+        n = np.ceil(flop * chip_hours_per_flop(ctx, dict(f, mfu=mfu)) / hours - 1e-9)
+        return n, mfu
+    need = flop * chip_hours_per_flop(ctx, dict(f, mfu=1.0)) / hours  # = n x mfu(n) required
+    if "n_chips" in step.uses:
+        return _smallest_on_ladder(need, mfu_at, max_n_chips)
+    lo = xr.zeros_like(need)
+    hi = lo + np.log(max_n_chips or 1e7)
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        ok = np.exp(mid) * mfu_at(np.exp(mid)) >= need
+        hi, lo = xr.where(ok, mid, hi), xr.where(ok, lo, mid)
+    n = np.ceil(np.exp(hi) - 1e-9)
+    return n, mfu_at(n)
+
+
+def _smallest_on_ladder(need, mfu_at, max_n_chips):
+    ladder = CHIP_LADDER[CHIP_LADDER <= (max_n_chips or CHIP_LADDER[-1])]
+    cand = xr.DataArray(ladder, dims="_n_chips")
+    mfu = mfu_at(cand)
+    ok = cand * mfu.fillna(0.0) >= need
+    first = ok.argmax("_n_chips")
+    found = ok.any("_n_chips")
+    n = cand.isel(_n_chips=first).where(found)
+    return n.drop_vars("_n_chips", errors="ignore"), mfu.isel(_n_chips=first).where(found).drop_vars("_n_chips", errors="ignore")
+
+
 def _utilisation_ready(ctx):
     """Whether utilisation is modelled now: not with reported chip-hours, and with every input its step needs."""
     x = ctx.inputs
@@ -209,8 +287,6 @@ def utilisation(ctx):
         ctx.models["mfu"] = f"callable {step.name}"
     value = value if isinstance(value, xr.DataArray) else xr.DataArray(value)
     infeasible = np.isnan(value.values) if not hasattr(value.data, "dask") else np.zeros((), bool)
-    if infeasible.any():  # a model's NaN: no plan fits (not a user's input)
-        ctx.notes.append(f"mfu model {step.name!r}: no feasible configuration for {int(infeasible.sum())} cell(s): NaN there")
     inputs.check_array(inputs.SIMULATE["mfu"], value.where(~infeasible, 0.5) if infeasible.any() else value)
     return value
 
@@ -297,6 +373,10 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
         out["flop"] = C
     if f["mfu"] is not None:
         out["mfu"] = f["mfu"]
+        bad = np.isnan(f["mfu"].values) if isinstance(f["mfu"], xr.DataArray) and not hasattr(f["mfu"].data, "dask") else None
+        if bad is not None and bad.any():  # a model's NaN: no parallel plan fits (never a user's input)
+            ctx.notes.append(f"utilisation model: no feasible configuration (no plan fits memory, or no chip count "
+                             f"meets the deadline) for {int(bad.sum())} of {bad.size} cell(s): NaN there")
     out["chip_hours"] = chip_hours
     if n_chips is not None:
         out["wall_days"] = chip_hours / n_chips / H_PER_DAY

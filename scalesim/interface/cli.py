@@ -25,6 +25,8 @@ examples:
   scalesim validate --mode accounting --figure figures/validation
   scalesim figures --out figures
   scalesim catalog regions --search europe
+  scalesim serve --n-params 70e9 --hardware h100 --n-chips 4 --batch-size 8,64,512
+  scalesim schedule --region DE --job-days 30 --slack 1.0
 """
 
 TABLE_VARS = ("flop", "mfu", "loss", "n_params", "n_tokens", "chip_hours", "wall_days", "energy_kwh", "co2e_t",
@@ -348,6 +350,11 @@ def build_parser():
     c.add_argument("what", choices=("hardware", "regions", "laws"))
     c.add_argument("--search", metavar="TEXT", help="case-insensitive filter on any column")
     c.set_defaults(func=cmd_catalog)
+
+    from scalesim.interface import schedule_cli, serve_cli
+
+    serve_cli.add_parser(sub)
+    schedule_cli.add_parser(sub)
     return p
 
 
@@ -358,7 +365,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help/--version (0) or a usage error (2)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    if args.command in ("figures", "validate"):
+    if args.command in ("figures", "validate", "schedule"):
         import os
 
         os.environ.setdefault("MPLBACKEND", "Agg")

@@ -57,14 +57,16 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
                           "ratio_p10": 0.645989, "ratio_p90": 1.591112, "n_runs": 29, "n_reported": 34,
                           "source": "calibration.fit_hierarchical_utilisation on data/published_runs.csv "
                                     "and data/mfu_reported.csv (Epoch AI, CC BY 4.0)"}
-#: Utilisation model ``mfu='structural'``: effective MFU = structural MFU of the fastest plan that
-#: fits (:func:`scalesim.models.parallelism.structural_mfu`: GEMM efficiency, memory-bound work,
-#: TP/DP/PP communication, bubbles, memory fit, calibrated on the public training-throughput
-#: benchmarks) x ``goodput``, the median ratio of run-implied to structural MFU over the published
-#: runs with N, D, chip-hours and a chip count (``scalesim.calibration.fit_structural_goodput``
-#: reproduces it; a test pins the refit). ``ratio_p10``/``ratio_p90``: in-sample percentiles of that
+#: Utilisation model ``mfu='structural'`` (scalesim's default): effective MFU = structural MFU of
+#: the fastest plan that fits (:func:`scalesim.models.parallelism.structural_mfu`: GEMM
+#: efficiency, memory-bound work, TP/DP/PP communication, bubbles, memory fit, calibrated on the
+#: public training-throughput benchmarks) x ``goodput``, the median ratio of run-implied to
+#: structural MFU over the 17 published runs with N, D and chip-hours (compute caveats excluded),
+#: each at its reported chip count or, where none is reported, at the count the chain's 30-day
+#: rule chooses (``scalesim.calibration.fit_structural_goodput`` reproduces it by fixed-point
+#: iteration; a test pins the refit). ``ratio_p10``/``ratio_p90``: in-sample percentiles of that
 #: ratio over its median, the ``defaults='high'``/``'low'`` multipliers.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.579103, "ratio_p10": 0.784980, "ratio_p90": 1.375706, "n_runs": 8,
+MFU_MODEL_STRUCTURAL = {"goodput": 0.735500, "ratio_p10": 0.673099, "ratio_p90": 1.157807, "n_runs": 17,
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

@@ -165,7 +165,8 @@ class Goal:
     def closed_ok(self, cost):
         """Emissions proportional to FLOPs: a Chinchilla-form law, no serving, no deadline, no time weighting."""
         return (self.lw.form == "chinchilla" and self.unique_tokens is None and not cost.serving
-                and cost.max_wall_days is None and cost.train.inputs.get("start_hour") is None)
+                and cost.max_wall_days is None and cost.train.inputs.get("start_hour") is None
+                and not cost.utilisation_varies())
 
     def solve(self, cost, *, method, n_iter):
         """(N, D) at the optimum and whether the closed form was used."""
@@ -234,6 +235,11 @@ class LifetimeCost:
         if self.max_wall_days is not None:
             inputs.check_array(inputs.OPTIMIZE["max_wall_days"], self.max_wall_days)
         self.train = simulation.prepare({**sim, "flop": 1.0, "n_chips": g.get("n_chips")}, scope=None)
+        self.default_deadline = self.max_wall_days is None and simulation.chips_to_choose(self.train)
+        if self.default_deadline:  # the chain's documented rule: smallest count finishing in DEFAULT_WALL_DAYS
+            self.max_wall_days = xr.DataArray(simulation.DEFAULT_WALL_DAYS)
+            self.train.notes.append(f"n_chips chosen as the smallest count finishing within {simulation.DEFAULT_WALL_DAYS:g} "
+                                    f"days (the median duration of published runs); pass n_chips or max_wall_days")
         choose = self.n_chips is None and self.max_wall_days is not None
         self.train_f = simulation.factors(self.train, with_utilisation=not choose)
         self._check_inference(g)
@@ -281,35 +287,18 @@ class LifetimeCost:
         inf = simulation.outputs(self.serve, dict(self.serve_f), flop=xr.where(inf_flop > 0, inf_flop, 1.0), n_chips=None)
         return tr, {k: v * (inf_flop > 0) for k, v in inf.items()}, inf_flop  # zero where nothing is served
 
-    def chips_for(self, flop, at):
-        """Smallest chip count meeting max_wall_days, inverting the utilisation step: n x mfu(n) >= need.
-
-        n x mfu(n) increases with n for every shipped model; bisection on log n in plain arrays,
-        with the step evaluated under the same defaults/dtype/goodput as the run.
-        """
-        hours = self.max_wall_days * H_PER_DAY
-        step_fixed = isinstance(self.train.inputs.get("mfu"), xr.DataArray)
-        if step_fixed or not self._mfu_depends_on_chips():
-            f = self.train_f if self.train_f["mfu"] is not None else dict(self.train_f, mfu=simulation.utilisation(at))
-            n = np.ceil(flop * simulation.chip_hours_per_flop(self.train, f) / hours - 1e-9)
-            self.chosen = n
-            return n, f
-        peak_h = simulation.chip_hours_per_flop(self.train, dict(self.train_f, mfu=1.0))  # h/FLOP at MFU 1
-        need = flop * peak_h / hours  # = n x mfu(n) required
-        lo = xr.zeros_like(need)
-        hi = lo + np.log(self.max_n_chips or 1e7)
-        for _ in range(50):
-            mid = 0.5 * (lo + hi)
-            ok = np.exp(mid) * simulation.utilisation(at.with_inputs(n_chips=np.exp(mid))).fillna(0.0) >= need
-            hi, lo = xr.where(ok, mid, hi), xr.where(ok, lo, mid)
-        n = np.ceil(np.exp(hi) - 1e-9)
-        self.chosen = n
-        return n, dict(self.train_f, mfu=simulation.utilisation(at.with_inputs(n_chips=n)))
-
-    def _mfu_depends_on_chips(self):
+    def utilisation_varies(self):
+        """True when the utilisation step depends on N or the chip count (then cost is not proportional to FLOPs)."""
         mfu = self.train.inputs.get("mfu")
-        step = steps.UTILISATION.step(mfu)
-        return step is not None and ("n_chips" in step.needs or step.description == "user callable")
+        step = None if isinstance(mfu, xr.DataArray) else steps.UTILISATION.step(mfu)
+        return step is not None and (step.description == "user callable" or bool(set(step.needs + step.uses)))
+
+    def chips_for(self, flop, at):
+        """Smallest chip count meeting max_wall_days (:func:`scalesim.chain.simulation.choose_n_chips`)."""
+        n, mfu = simulation.choose_n_chips(at, self.train_f, flop, max_wall_days=self.max_wall_days,
+                                           max_n_chips=self.max_n_chips)
+        self.chosen = n
+        return n, dict(self.train_f, mfu=mfu)
 
     @staticmethod
     def spend(quantity, parts):
