@@ -13,7 +13,8 @@ def energy_vs_batch(path="figures/serve_energy_vs_batch.png"):
     Left panel: every (model, GPUs) configuration of ``data/inference_energy_measurements.csv``
     (H100) with the model's curve over batch; right panel: the model on H100, H200, B200 and
     MI300X for a dense 70B (bf16 on 4 chips) and an MoE 235B-A22B (fp8 on 8 chips), where no
-    measurement is shipped. Drawn under the Agg backend; returns the path written.
+    measurement is shipped. Drawn under the Agg backend; returns the path written, or the figure
+    when ``path`` is None.
     """
     import matplotlib
 
@@ -49,6 +50,8 @@ def energy_vs_batch(path="figures/serve_energy_vs_batch.png"):
     bx.set(xscale="log", xlabel="batch size (concurrent sequences)", title="model only: other hardware, MoE")
     bx.legend(fontsize=6)
     fig.tight_layout()
+    if path is None:
+        return fig
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)

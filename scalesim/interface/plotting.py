@@ -286,9 +286,8 @@ def _paper_figures():
         return plot_region_hardware_bars(ds).figure
 
     def generations():
-        # one utilisation model for all chips: the bars compare hardware, not the published runs behind
-        # each generation's default effective MFU
-        ds = ss.simulate(n_params=70e9, n_tokens=2e12, n_chips=2048, region="US", mfu="epoch",
+        # the default utilisation is the throughput model: each chip's own peak, bandwidth and links
+        ds = ss.simulate(n_params=70e9, n_tokens=2e12, n_chips=2048, region="US",
                          hardware=["V100-SXM2-32GB", "A100-SXM4-80GB", "H100-SXM5-80GB", "B200", "TPUv4", "TPUv5p", "TPUv6e"])
         return plot_hardware_bars(ds, var="energy_kwh").figure
 
@@ -309,9 +308,31 @@ def _paper_figures():
         validate = importlib.import_module("scalesim.validation").validate
         return plot_validation_panels(validate(mode="prediction"))
 
+    def throughput_validation():
+        from scalesim.interface._plot_throughput import plot_throughput_validation
+
+        return plot_throughput_validation()
+
+    def serve_energy_vs_batch():
+        from scalesim.interface._plot_serving import energy_vs_batch
+
+        return energy_vs_batch(path=None)
+
+    def schedule_saving_vs_slack():
+        from scalesim.interface._plot_schedule import plot_saving_vs_slack
+
+        return plot_saving_vs_slack()
+
+    def schedule_hours():
+        from scalesim.interface._plot_schedule import plot_schedule_hours
+
+        return plot_schedule_hours()
+
     figs = {"emissions_plane": plane, "pareto_front": pareto, "region_hardware_bars": bars,
             "hardware_generations": generations, "diurnal": diurnal, "validation": validation,
-            "validation_prediction": validation_prediction}
+            "validation_prediction": validation_prediction, "throughput_validation": throughput_validation,
+            "serve_energy_vs_batch": serve_energy_vs_batch, "schedule_saving_vs_slack": schedule_saving_vs_slack,
+            "schedule_hours": schedule_hours}
     return figs, plt
 
 
