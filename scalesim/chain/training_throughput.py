@@ -148,6 +148,22 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
     ValueError
         If a forced plan entry makes a configuration infeasible (the message names the constraint).
     """
+    zero = _check_options(fsdp, zero, recompute)
+    args = dict(n_params=n_params, n_active_params=n_active_params, n_layers=n_layers, d_model=d_model,
+                n_heads=n_heads, n_kv_heads=n_kv_heads, ffn_dim=ffn_dim, vocab_size=vocab_size, n_experts=n_experts,
+                top_k=top_k, seq_len=seq_len, global_batch_tokens=global_batch_tokens, n_chips=n_chips,
+                tp=tp, pp=pp, vp=vp, cp=cp, ep=ep, dp=dp, micro_batch=micro_batch, zero=zero,
+                hardware=hardware, dtype=dtype, recompute=recompute)
+    template, flat = _broadcast_inputs(args)
+    cfg, forced, defaults = _job_config(flat)
+    hw = hardware_arrays(flat["hardware"], flat["dtype"])
+    best = _search(cfg, hw, forced, parameters)
+    out = _outputs(best, cfg, hw)
+    return _dataset(out, template, parameters, defaults)
+
+
+def _check_options(fsdp, zero, recompute):
+    """ZeRO stage implied by ``fsdp``/``zero``; ValueError on a conflict or an unknown recompute mode."""
     if fsdp is not None and zero is not None:
         raise ValueError(f"give fsdp or zero, not both (got fsdp={fsdp!r}, zero={zero!r})")
     if fsdp is not None:
@@ -157,14 +173,11 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
         bad = [r for r in rv.ravel() if r not in par.RECOMPUTE]
         if bad:
             raise ValueError(f"recompute must be one of {sorted(par.RECOMPUTE)}, got {bad[0]!r}")
-    defaults = {}
-    if global_batch_tokens is None:
-        defaults["global_batch_tokens"] = "GPT-3 batch size by model size (Brown et al. 2020, arXiv:2005.14165, Table 2.1)"
-    args = dict(n_params=n_params, n_active_params=n_active_params, n_layers=n_layers, d_model=d_model,
-                n_heads=n_heads, n_kv_heads=n_kv_heads, ffn_dim=ffn_dim, vocab_size=vocab_size, n_experts=n_experts,
-                top_k=top_k, seq_len=seq_len, global_batch_tokens=global_batch_tokens, n_chips=n_chips,
-                tp=tp, pp=pp, vp=vp, cp=cp, ep=ep, dp=dp, micro_batch=micro_batch, zero=zero,
-                hardware=hardware, dtype=dtype, recompute=recompute)
+    return zero
+
+
+def _broadcast_inputs(args):
+    """Given inputs as DataArrays broadcast against each other: (template, flat 1-d arrays by name)."""
     given = {k: _as_dataarray(k, v) for k, v in args.items() if v is not None}
     for k in _NUMERIC:
         if k in given:
@@ -173,28 +186,37 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
                 raise ValueError(f"{k} must be finite and > 0, got {given[k].values!r}")
     arrays = dict(zip(given, xr.broadcast(*given.values())))
     template = next(iter(arrays.values()))
-    shape = template.shape
-    flat = {k: np.asarray(v.values).ravel() for k, v in arrays.items()}
+    return template, {k: np.asarray(v.values).ravel() for k, v in arrays.items()}
+
+
+def _job_config(flat):
+    """Architecture (:func:`~scalesim.models.parallelism.derive_config`), forced plan entries and defaults used."""
     num = lambda k: flat[k].astype(float) if k in flat else None  # noqa: E731
     N = num("n_params")
     Na = num("n_active_params") if "n_active_params" in flat else N
     if np.any(Na > N * (1 + 1e-9)):
-        raise ValueError(f"n_active_params must be <= n_params, got {n_active_params!r} > {n_params!r}")
+        raise ValueError(f"n_active_params must be <= n_params, got {Na!r} > {N!r}")
+    defaults = {}
     gbt = num("global_batch_tokens")
     if gbt is None:
         gbt = par.global_batch_tokens_gpt3(N)
+        defaults["global_batch_tokens"] = "GPT-3 batch size by model size (Brown et al. 2020, arXiv:2005.14165, Table 2.1)"
     cfg = par.derive_config(N, Na, seq_len=num("seq_len"), global_batch_tokens=gbt, n_layers=num("n_layers"),
                             d_model=num("d_model"), n_heads=num("n_heads"), n_kv_heads=num("n_kv_heads"),
                             ffn_dim=num("ffn_dim"), vocab_size=num("vocab_size"), n_experts=num("n_experts"),
                             top_k=num("top_k"))
     cfg["n_chips"] = num("n_chips")
-    hw = par_hw = hardware_arrays(flat["hardware"], flat["dtype"])
     forced = {k: num(k) for k in _PLAN + ("zero",) if k in flat}
     if "recompute" in flat:
         forced["recompute"] = np.array([par.RECOMPUTE[r] for r in flat["recompute"]], dtype=float)
+    return cfg, forced, defaults
+
+
+def _search(cfg, hw, forced, parameters):
+    """Fastest feasible plan per configuration; ValueError when a forced plan is infeasible."""
     moe = bool(np.any(cfg["n_experts"] > 1))
     long_ctx = bool(np.any(cfg["seq_len"] >= 16384)) or "cp" in forced
-    plans = par.plan_grid(max_tp=float(np.nanmax(par_hw["scale_up_domain"])), moe=moe, long_context=long_ctx)
+    plans = par.plan_grid(max_tp=float(np.nanmax(hw["scale_up_domain"])), moe=moe, long_context=long_ctx)
     plans = _dedupe_forced(plans, forced)
     best = par.search_plan(cfg, hw, plans, forced=forced, parameters=parameters)
     ok = best["reason"] == 0
@@ -202,8 +224,13 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
         first = int(np.argmax(~ok))
         plan_txt = ", ".join(f"{k}={v[first]:g}" for k, v in forced.items() if np.isfinite(v[first]))
         raise ValueError(f"forced plan ({plan_txt}) is infeasible: {par.REASONS[best['reason'][first]]}")
-    step = best["step_time_s"]
-    n = cfg["n_chips"]
+    return best
+
+
+def _outputs(best, cfg, hw):
+    """Output variables (flat arrays) of the chosen plans."""
+    ok = best["reason"] == 0
+    step, n, gbt = best["step_time_s"], cfg["n_chips"], cfg["global_batch_tokens"]
     out = {
         "step_time_s": step,
         "tokens_per_s": gbt / step,
@@ -223,10 +250,15 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
                                 dtype=object)
     for k in SHARES:
         out[f"share_{k}"] = best[k] / step
+    return out
+
+
+def _dataset(out, template, parameters, defaults):
+    """Dataset shaped like ``template``, attrs from :data:`VARIABLES`."""
     data = {}
     for k, v in out.items():
         units, long_name, description = VARIABLES[k]
-        da = template.copy(data=np.asarray(v).reshape(shape))
+        da = template.copy(data=np.asarray(v).reshape(template.shape))
         da.attrs = dict(units=units, long_name=long_name, description=description)
         data[k] = da
     ds = xr.Dataset(data)

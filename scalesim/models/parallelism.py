@@ -20,7 +20,13 @@ Units: bytes, seconds, FLOP; bandwidths in bytes/s per chip in one direction.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+
+from scalesim.models.transformer_shape import (  # noqa: F401  (re-exported)
+    ASPECT_RATIO, DEFAULT_TOP_K, DEFAULT_VOCAB, GPT3_BATCH_TABLE, HEAD_DIM, architecture_aspect_ratio,
+    derive_config, global_batch_tokens_gpt3)
 
 __all__ = [
     "THROUGHPUT_PARAMETERS",
@@ -33,6 +39,7 @@ __all__ = [
     "plan_grid",
     "search_plan",
     "structural_mfu",
+    "derive_config",
 ]
 
 #: Fitted global parameters of :func:`training_step_time` (pvlib style: a refit gets a new key).
@@ -42,16 +49,33 @@ __all__ = [
 #: ``elementwise_bytes_per_h``: HBM traffic of the non-GEMM ops per token per layer, forward
 #: plus backward, in units of d_model bytes [byte];
 #: ``scale_up_efficiency``, ``scale_out_efficiency``: achieved collective bus bandwidth as a
-#: fraction of the catalogue link bandwidth [1].
+#: fraction of the catalogue link bandwidth [1] (scale-up fixed at 0.8, about what NCCL's
+#: all-gather/reduce-scatter bus bandwidth reaches on 8-GPU NVLink nodes: a modelling assumption);
+#: ``tp_comm_overlap``: fraction of the sequence-parallel TP collectives hidden behind the layer's
+#: GEMMs (Megatron-Core / Transformer Engine userbuffer overlap) [1];
+#: ``low_precision_gemm_efficiency``: 8/4-bit GEMM efficiency relative to 16-bit [1] (1 = same).
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
         gemm_efficiency=0.9397, gemm_half_dim=136.3, attention_efficiency=0.2698,
         elementwise_bytes_per_h=578.9, scale_up_efficiency=0.6187, scale_out_efficiency=1.0,
-        source="least-squares fit of log step time to data/training_throughput_benchmarks.csv "
-               "(scalesim.calibration.throughput.fit_throughput_parameters)",
+        source="superseded: fit of the first model (TP communication fully exposed, experts never folded "
+               "over TP, every expert all-to-all at one link's bandwidth), started from its own optimum",
+    ),
+    "scalesim2026b": dict(
+        gemm_efficiency=0.8784, gemm_half_dim=169.6, attention_efficiency=0.2711,
+        elementwise_bytes_per_h=517.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
+        tp_comm_overlap=0.678, low_precision_gemm_efficiency=1.0,
+        source="soft-L1 fit of log step time to data/training_throughput_benchmarks.csv from "
+               "scalesim.calibration.throughput.PRIOR_START with a weak prior "
+               "(fit_throughput_parameters); scale_up_efficiency fixed at 0.8 (not fitted: it trades "
+               "off exactly against tp_comm_overlap), low_precision_gemm_efficiency left neutral "
+               "(fitting it worsened leave-one-source-out errors)",
     ),
 }
-DEFAULT_PARAMETERS = "scalesim2026"
+DEFAULT_PARAMETERS = "scalesim2026b"
+#: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
+#: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
+NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0)
 
 #: Reason codes of an infeasible plan (index = code).
 REASONS = (
@@ -88,73 +112,6 @@ ACT_FULL_RECOMPUTE_BYTES_PER_H = 2.0
 USABLE_MEMORY_FRACTION = 0.9
 #: Bytes of one element moved by a 16-bit collective.
 BYTES_16BIT = 2.0
-#: d_model / n_layers of published dense models: GPT-3 175B 12288/96 = 128 (Brown et al. 2020,
-#: arXiv:2005.14165, Table 2.1); Llama 3 8B 4096/32 = 128, 405B 16384/126 = 130 (Grattafiori
-#: et al. 2024, arXiv:2407.21783, Table 3).
-ASPECT_RATIO = 128.0
-#: Attention head size of the same models [1].
-HEAD_DIM = 128.0
-#: Default vocabulary (Llama 3, Grattafiori et al. 2024).
-DEFAULT_VOCAB = 128256.0
-#: GPT-3's batch size by model size, Brown et al. 2020 Table 2.1 (n_params, tokens per batch).
-GPT3_BATCH_TABLE = ((125e6, 0.5e6), (350e6, 0.5e6), (760e6, 0.5e6), (1.3e9, 1e6), (2.7e9, 1e6),
-                    (6.7e9, 2e6), (13e9, 2e6), (175e9, 3.2e6))
-#: Routed experts per token assumed when an MoE's width is unknown (DeepSeek-V3, Qwen3: 8).
-DEFAULT_TOP_K = 8.0
-
-
-def architecture_aspect_ratio(n_params, *, aspect_ratio=ASPECT_RATIO, head_dim=HEAD_DIM):
-    """Layers, width and heads of a dense decoder of ``n_params`` parameters.
-
-    Parameters
-    ----------
-    n_params : array_like
-        Parameters [1], > 0.
-    aspect_ratio : float, optional
-        d_model / n_layers [1] (default 128, GPT-3 175B and Llama 3).
-    head_dim : float, optional
-        Attention head size [1].
-
-    Returns
-    -------
-    n_layers, d_model, n_heads : ndarray
-        Integers as floats [1]; d_model is a multiple of ``head_dim``.
-
-    Notes
-    -----
-    With N = 12 L h^2 (Kaplan et al. 2020, Eq. 2.1, embeddings neglected) and h = r L,
-    L = (N / (12 r^2))^(1/3).
-    """
-    n = np.asarray(n_params, dtype=float)
-    layers = np.maximum(np.round((n / (12.0 * aspect_ratio ** 2)) ** (1.0 / 3.0)), 2.0)
-    d_model = np.maximum(np.round(np.sqrt(n / (12.0 * layers)) / head_dim), 1.0) * head_dim
-    return layers, d_model, d_model / head_dim
-
-
-def global_batch_tokens_gpt3(n_params):
-    """Tokens per global batch of published practice: GPT-3's Table 2.1, log-interpolated.
-
-    Parameters
-    ----------
-    n_params : array_like
-        Parameters [1].
-
-    Returns
-    -------
-    global_batch_tokens : ndarray
-        Tokens per step [token]; 0.5M below 760M, 3.2M at 175B, extrapolated beyond 175B along
-        the last segment's slope in log-log (Llama 3 405B used 4M-16M, Grattafiori et al. 2024).
-
-    References
-    ----------
-    .. [1] Brown et al. 2020, arXiv:2005.14165, Table 2.1.
-    """
-    x = np.log(np.array([p for p, _ in GPT3_BATCH_TABLE]))
-    y = np.log(np.array([b for _, b in GPT3_BATCH_TABLE]))
-    ln = np.log(np.asarray(n_params, dtype=float))
-    slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
-    out = np.where(ln > x[-1], y[-1] + slope * (ln - x[-1]), np.interp(ln, x, y))
-    return np.exp(out)
 
 
 def model_flop_per_token(n_active_params, n_layers, d_model, seq_len):
@@ -188,6 +145,14 @@ def _gemm_time(m, k, n, peak, bw, elem_bytes, eff, half):
     t_c = flop / (eff * peak * _tile(m, half) * _tile(k, half) * _tile(n, half))
     t_m = elem_bytes * (m * k + k * n + m * n) / bw
     return np.maximum(t_c, t_m), t_c >= t_m
+
+
+def _parameters(parameters):
+    """Parameter set with the terms added after ``scalesim2026`` at their neutral values when absent."""
+    p_ = dict(THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS] if parameters is None else parameters)
+    for k, v in NEUTRAL_PARAMETERS.items():
+        p_.setdefault(k, v)
+    return p_
 
 
 def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_kv_heads, mlp_params_per_layer,
@@ -237,7 +202,7 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     dp : array_like, optional
         Forced data-parallel degree; a plan whose n_chips/(tp pp cp) differs is infeasible.
     parameters : dict, optional
-        Efficiencies (default ``THROUGHPUT_PARAMETERS['scalesim2026']``).
+        Efficiencies (default ``THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS]``).
 
     Returns
     -------
@@ -252,155 +217,206 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     -----
     Per micro-batch of T = b s / cp tokens and per layer, the forward GEMMs are QKV
     (T x h x (h + 2 kv h/a)/t), output (T x h/t x h) and the MLP's two halves (T x h x W/t,
-    T x W/t x h, W = P_mlp / 2h; an MoE expert sees T k ep / E tokens). Each runs in
-    max(2mkn / (eta peak g(m) g(k) g(n)), bytes / BW) with g(x) = x / (x + x0); backward
-    costs twice the forward, full recomputation once more. Causal attention costs
-    6 (T s h / t) FLOP at ``attention_efficiency`` x the 16-bit peak; element-wise work moves
+    T x W/t x h, W = P_mlp / 2h). Each runs in max(2mkn / (eta peak g(m) g(k) g(n)), bytes / BW)
+    with g(x) = x / (x + x0) and eta scaled by ``low_precision_gemm_efficiency`` for 8/4-bit
+    operands; backward costs twice the forward, full recomputation once more. Causal attention
+    costs 6 (T s h / t) FLOP at ``attention_efficiency`` x the 16-bit peak; element-wise work moves
     ``elementwise_bytes_per_h`` h T / t bytes of HBM. Sequence-parallel TP moves
     8 (t-1)/t T h 2 bytes per layer (4 all-gathers and 4 reduce-scatters; Korthikanti Sec. 4.2.2),
-    exposed. A pipeline of p stages with v chunks runs m = B / (dp b) micro-batches in
-    (m + (p-1)/v) t_mb (Narayanan Sec. 2.2.2). The ZeRO-1/2 reduce-scatter + all-gather of the
-    gradients, 2 (d-1)/d 2 N_local bytes, overlaps the last micro-batch; FSDP (ZeRO-3) moves
-    3 (d-1)/d 2 N_local bytes per micro-batch, overlapped with that micro-batch.
-    """
-    p_ = THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS] if parameters is None else parameters
-    eff, half = p_["gemm_efficiency"], p_["gemm_half_dim"]
-    f = lambda x: np.asarray(x, dtype=float)  # noqa: E731
-    t, p, v, c, e, b = f(tp), f(pp), f(vp), f(cp), f(ep), f(micro_batch)
-    zero, rc = f(zero), f(recompute)
-    L, h, a, kv, s, V = f(n_layers), f(d_model), f(n_heads), f(n_kv_heads), f(seq_len), f(vocab_size)
-    n, E, k = f(n_chips), f(n_experts), f(top_k)
-    N, Na, Pm = f(n_params), f(n_active_params), f(mlp_params_per_layer)
-    bw_hbm, up_n = f(hbm_bw_bytes_per_s), f(scale_up_domain)
-    bw_up = f(scale_up_bw_bytes_per_s) * p_["scale_up_efficiency"]
-    bw_out = f(scale_out_bw_bytes_per_s) * p_["scale_out_efficiency"]
-    peak, peak16, eb = f(peak_flop_per_s), f(peak_16bit_flop_per_s), f(elem_bytes)
+    of which the fraction ``tp_comm_overlap`` hides behind the layer's GEMMs (Megatron-Core /
+    Transformer Engine userbuffer overlap), at most their duration.
 
-    d = n / (t * p * c)
-    seqs = f(global_batch_tokens) / s
-    m = seqs / (d * b)
-    moe = E > 1
-    # ---- feasibility (first failing constraint wins)
-    reason = np.zeros(np.broadcast(t, p, c, n, L, peak, e, b).shape, dtype=np.int8)
+    MoE layers follow Megatron-Core's parallel folding (Liu et al. 2025, arXiv:2504.14960): the
+    tp cp dp ranks of a stage split into ep x etp x edp expert ranks, with etp = tp when
+    ep <= dp cp and etp = 1 when ep folds over tensor-parallel ranks. Each rank dispatches its
+    T/t tokens' k copies (h 2 bytes each) by all-to-all, forward and backward, dispatch and
+    combine; copies to EP peers inside the scale-up domain ride it, the others the scale-out
+    network, concurrently. A local expert runs a GEMM of T k ep etp / (E t) tokens, width W/etp.
+
+    A pipeline of p stages with v chunks runs m = B / (dp b) micro-batches in (m + (p-1)/v) t_mb
+    (Narayanan Sec. 2.2.2). The ZeRO-1/2 reduce-scatter + all-gather of the gradients,
+    2 (d-1)/d 2 N_local bytes, overlaps the last micro-batch; FSDP (ZeRO-3) moves 3 (d-1)/d 2
+    N_local bytes per micro-batch, overlapped with that micro-batch.
+    """
+    p_ = _parameters(parameters)
+    j = _job(locals())
+    reason = _feasibility(j, dp)
+    lay = _layer_times(j, p_)
+    mbt = _microbatch_time(j, lay, p_)
+    dpt = _data_parallel_time(j, mbt.t_mb, p_)
+    mem = _memory_per_chip(j, dpt.n_local)
+    reason = np.where((reason == 0) & (mem > USABLE_MEMORY_FRACTION * j.memory_bytes), 5, reason).astype(np.int8)
+    mb = np.ceil(j.m - 1e-9)
+    step = mb * mbt.t_mb + mbt.bubble + dpt.exposed_dp + dpt.t_opt
+    ok = reason == 0
+    model_flop = model_flop_per_token(j.Na, j.L, j.h, j.s) * j.gbt
+    nan = lambda x: np.where(ok, x, np.nan)  # noqa: E731
+    per_stage = mb * j.layers_stage
+    return dict(
+        step_time_s=nan(step), memory_per_chip_bytes=mem, reason=reason, dp=j.d, n_microbatches=j.m,
+        model_flop=model_flop, hardware_flop=model_flop + np.where(j.full, model_flop / 3.0, 0.0),
+        compute=nan(per_stage * lay.compute + mb * mbt.t_logits),
+        memory_bound=nan(per_stage * lay.membound + dpt.t_opt),
+        recompute=nan(per_stage * lay.recompute),
+        exposed_tp_comm=nan(per_stage * lay.tp),
+        exposed_ep_comm=nan(per_stage * lay.ep),
+        exposed_cp_comm=nan(per_stage * lay.cp + mb * mbt.t_p2p),
+        exposed_dp_comm=nan(dpt.exposed_dp),
+        bubble=nan(mbt.bubble),
+    )
+
+
+def _job(a):
+    """The arguments of :func:`training_step_time` as float arrays, plus the derived layout."""
+    f = lambda x: np.asarray(x, dtype=float)  # noqa: E731
+    j = SimpleNamespace(
+        t=f(a["tp"]), p=f(a["pp"]), v=f(a["vp"]), c=f(a["cp"]), e=f(a["ep"]), b=f(a["micro_batch"]),
+        zero=f(a["zero"]), rc=f(a["recompute"]), L=f(a["n_layers"]), h=f(a["d_model"]), a=f(a["n_heads"]),
+        kv=f(a["n_kv_heads"]), s=f(a["seq_len"]), V=f(a["vocab_size"]), n=f(a["n_chips"]), E=f(a["n_experts"]),
+        k=f(a["top_k"]), N=f(a["n_params"]), Na=f(a["n_active_params"]), Pm=f(a["mlp_params_per_layer"]),
+        gbt=f(a["global_batch_tokens"]), bw_hbm=f(a["hbm_bw_bytes_per_s"]), up_n=f(a["scale_up_domain"]),
+        bw_up_raw=f(a["scale_up_bw_bytes_per_s"]), bw_out_raw=f(a["scale_out_bw_bytes_per_s"]),
+        peak=f(a["peak_flop_per_s"]), peak16=f(a["peak_16bit_flop_per_s"]), eb=f(a["elem_bytes"]),
+        memory_bytes=f(a["memory_bytes"]))
+    p_ = a["p_"]
+    j.bw_up = j.bw_up_raw * p_["scale_up_efficiency"]
+    j.bw_out = j.bw_out_raw * p_["scale_out_efficiency"]
+    j.d = j.n / (j.t * j.p * j.c)
+    j.m = j.gbt / j.s / (j.d * j.b)
+    j.moe = j.E > 1
+    j.T = j.b * j.s / j.c
+    j.dh = j.h / j.a
+    j.full = j.rc == 2
+    j.layers_stage = np.ceil(j.L / (j.p * j.v)) * j.v
+    # expert layout: ep x etp x edp = tp cp dp; folding over tp (etp = 1) once ep exceeds dp cp
+    j.fold = j.e > j.d * j.c
+    j.etp = np.where(j.fold, 1.0, j.t)
+    j.ep_stride = np.where(j.fold, 1.0, j.t * j.c)  # ranks between EP peers (order tp-cp-ep-dp)
+    j.d_exp = j.t * j.d * j.c / (j.e * j.etp)
+    return j
+
+
+def _feasibility(j, dp):
+    """Reason code of each plan (first failing constraint wins; 0 = structurally valid)."""
+    reason = np.zeros(np.broadcast(j.t, j.p, j.c, j.n, j.L, j.peak, j.e, j.b).shape, dtype=np.int8)
 
     def flag(code, bad):
         nonlocal reason
         reason = np.where((reason == 0) & bad, code, reason).astype(np.int8)
 
-    flag(8, ~np.isfinite(peak))
-    flag(1, (t > up_n) | (t > a))
-    flag(2, p > L)
-    flag(10, (v > 1) & ((p < 2) | (p * v > L)))
-    flag(3, np.abs(d - np.round(d)) > 1e-6)
+    flag(8, ~np.isfinite(j.peak))
+    flag(1, (j.t > j.up_n) | (j.t > j.a))
+    flag(2, j.p > j.L)
+    flag(10, (j.v > 1) & ((j.p < 2) | (j.p * j.v > j.L)))
+    flag(3, np.abs(j.d - np.round(j.d)) > 1e-6)
     if dp is not None:
-        flag(7, np.abs(d - f(dp)) > 1e-6)
-    flag(9, (np.mod(s, c) != 0))
-    flag(6, (e > np.maximum(E, 1)) | (e > d * c) | (~moe & (e > 1)))
-    flag(4, m < 1.0 - 1e-9)
+        flag(7, np.abs(j.d - np.asarray(dp, dtype=float)) > 1e-6)
+    flag(9, (np.mod(j.s, j.c) != 0))
+    group = np.where(j.fold, j.t * j.d * j.c, j.d * j.c)
+    flag(6, (j.e > np.maximum(j.E, 1)) | (np.abs(np.mod(group, j.e)) > 1e-6) | (~j.moe & (j.e > 1)))
+    flag(4, j.m < 1.0 - 1e-9)
+    return reason
 
-    # ---- per micro-batch, per layer forward times on one chip
-    T = b * s / c
-    dh = h / a
-    q_n = (h + 2.0 * kv * dh) / t
-    t_qkv, c_qkv = _gemm_time(T, h, q_n, peak, bw_hbm, eb, eff, half)
-    t_o, c_o = _gemm_time(T, h / t, h, peak, bw_hbm, eb, eff, half)
-    width = Pm / (2.0 * h * np.where(moe, k, 1.0))  # one expert's (or the dense MLP's) half-width
-    m_mlp = np.where(moe, T * k * e / np.maximum(E, 1.0), T)
-    n_gemm = np.where(moe, np.maximum(E, 1.0) / e, 1.0)  # experts (GEMMs) per chip
-    t_up, c_up = _gemm_time(m_mlp, h, width / t, peak, bw_hbm, eb, eff, half)
-    t_dn, c_dn = _gemm_time(m_mlp, width / t, h, peak, bw_hbm, eb, eff, half)
+
+def _layer_times(j, p_):
+    """Per-layer, per-micro-batch times on one chip [s]: compute, memory-bound, recompute, exposed comm."""
+    eff = p_["gemm_efficiency"] * np.where(j.eb < 2.0, p_["low_precision_gemm_efficiency"], 1.0)
+    half, t, h, T, k, e, moe = p_["gemm_half_dim"], j.t, j.h, j.T, j.k, j.e, j.moe
+    gemm = lambda m_, k_, n_: _gemm_time(m_, k_, n_, j.peak, j.bw_hbm, j.eb, eff, half)  # noqa: E731
+    t_qkv, c_qkv = gemm(T, h, (h + 2.0 * j.kv * j.dh) / t)
+    t_o, c_o = gemm(T, h / t, h)
+    width = j.Pm / (2.0 * h * np.where(moe, k, 1.0)) / np.where(moe, j.etp, t)  # one expert's half-width per rank
+    m_mlp = np.where(moe, T * k * e * j.etp / (np.maximum(j.E, 1.0) * t), T)
+    n_gemm = np.where(moe, np.maximum(j.E, 1.0) / e, 1.0)  # experts (GEMMs) per chip
+    t_up, c_up = gemm(m_mlp, h, width)
+    t_dn, c_dn = gemm(m_mlp, width, h)
     # every local expert runs its GEMM even with few tokens: weight traffic of E/ep experts
-    t_mlp = n_gemm * (t_up + t_dn)
-    fwd_gemm = t_qkv + t_o + t_mlp
-    fwd_gemm_compute = (t_qkv * c_qkv + t_o * c_o + n_gemm * (t_up * c_up + t_dn * c_dn))
-    t_attn_fwd = 2.0 * T * s * h / t / (p_["attention_efficiency"] * peak16)
+    fwd_gemm = t_qkv + t_o + n_gemm * (t_up + t_dn)
+    fwd_gemm_compute = t_qkv * c_qkv + t_o * c_o + n_gemm * (t_up * c_up + t_dn * c_dn)
+    t_attn_fwd = 2.0 * T * j.s * h / t / (p_["attention_efficiency"] * j.peak16)
     # element-wise work moves HBM traffic in proportion to the layer's activations (Korthikanti
     # Eq. 1 bytes; an MoE's MLP part scales with top_k); 8/4-bit GEMMs add the casts of their
-    # inputs (read 16-bit, write 8-bit: 3 bytes per element) in the forward and both backward GEMMs
+    # inputs (read 16-bit, write 8-bit: 3 bytes per element) in the forward and both backward
+    # GEMMs
     act_bytes_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
-                           + ACT_MLP_BYTES_PER_WIDTH * Pm / (2.0 * h)) / t
-    gemm_inputs = T * (3.0 * h + Pm / (2.0 * h)) / t
-    cast_bytes = np.where(eb < 2.0, 3.0 * 3.0 * gemm_inputs, 0.0)
-    t_elem_fwdbwd = (p_["elementwise_bytes_per_h"] / (ACT_ATTENTION_BYTES_PER_H + ACT_MLP_BYTES_PER_H
-                                                      + 2.0 * ACT_MLP_BYTES_PER_WIDTH) * act_bytes_layer
-                     + cast_bytes) / bw_hbm
-    full = rc == 2
-    layer_compute = 3.0 * (fwd_gemm_compute + t_attn_fwd)
-    layer_membound = 3.0 * (fwd_gemm - fwd_gemm_compute) + t_elem_fwdbwd
-    layer_recompute = np.where(full, fwd_gemm + t_attn_fwd + t_elem_fwdbwd / 3.0, 0.0)
-    # TP: 8 collectives of (t-1)/t T h 2 bytes per layer (+4 when the forward is recomputed)
-    n_tp = np.where(full, 12.0, 8.0)
-    layer_tp = np.where(t > 1, n_tp * (t - 1) / t * T * h * BYTES_16BIT / bw_up, 0.0)
-    # EP: dispatch + combine, forward and backward, of T k h 2 bytes
-    bw_ep = np.where(t * c * e <= up_n, bw_up, bw_out)
-    layer_ep = np.where(moe & (e > 1), 4.0 * (e - 1) / e * T * k * h * BYTES_16BIT / bw_ep, 0.0)
+                           + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
+    gemm_inputs = T * (3.0 * h + j.Pm / (2.0 * h)) / t
+    cast_bytes = np.where(j.eb < 2.0, 3.0 * 3.0 * gemm_inputs, 0.0)
+    t_elem = (p_["elementwise_bytes_per_h"] / (ACT_ATTENTION_BYTES_PER_H + ACT_MLP_BYTES_PER_H
+                                               + 2.0 * ACT_MLP_BYTES_PER_WIDTH) * act_bytes_layer
+              + cast_bytes) / j.bw_hbm
+    full = j.full
+    # TP: 8 collectives of (t-1)/t T h 2 bytes per layer (+4 when the forward is recomputed), a
+    # fraction hidden behind the GEMMs of the layer
+    t_tp = np.where(t > 1, np.where(full, 12.0, 8.0) * (t - 1) / t * T * h * BYTES_16BIT / j.bw_up, 0.0)
+    gemm_layer = np.where(full, 4.0, 3.0) * fwd_gemm
+    tp = t_tp - np.minimum(p_["tp_comm_overlap"] * t_tp, gemm_layer)
+    # EP: dispatch + combine, forward and backward, of the chip's T/t tokens' k copies
+    ep_local = np.clip(j.up_n / j.ep_stride, 1.0, e)
+    ep_bytes = 4.0 * T / t * k * h * BYTES_16BIT
+    ep = np.where(moe & (e > 1), ep_bytes * np.maximum((ep_local - 1.0) / e / j.bw_up,
+                                                       (e - ep_local) / e / j.bw_out), 0.0)
     # CP: ring exchange of K and V, forward once and backward twice, hidden behind attention
-    bw_cp = np.where(t * c <= up_n, bw_up, bw_out)
-    t_cp = np.where(c > 1, 3.0 * (c - 1) * T * 2.0 * kv * dh / t * BYTES_16BIT / bw_cp, 0.0)
-    layer_cp = np.maximum(0.0, t_cp - 3.0 * t_attn_fwd)
+    bw_cp = np.where(t * j.c <= j.up_n, j.bw_up, j.bw_out)
+    t_cp = np.where(j.c > 1, 3.0 * (j.c - 1) * T * 2.0 * j.kv * j.dh / t * BYTES_16BIT / bw_cp, 0.0)
+    return SimpleNamespace(
+        compute=3.0 * (fwd_gemm_compute + t_attn_fwd),
+        membound=3.0 * (fwd_gemm - fwd_gemm_compute) + t_elem,
+        recompute=np.where(full, fwd_gemm + t_attn_fwd + t_elem / 3.0, 0.0),
+        tp=tp, ep=ep, cp=np.maximum(0.0, t_cp - 3.0 * t_attn_fwd))
 
-    layers_stage = np.ceil(L / (p * v)) * v
-    logits_fwd, _ = _gemm_time(T, h, V / t, peak16, bw_hbm, BYTES_16BIT, eff, half)
+
+def _microbatch_time(j, lay, p_):
+    """Time of one micro-batch on one stage (layers, output layer, pipeline sends) and the bubble [s]."""
+    logits_fwd, _ = _gemm_time(j.T, j.h, j.V / j.t, j.peak16, j.bw_hbm, BYTES_16BIT, p_["gemm_efficiency"],
+                               p_["gemm_half_dim"])
     t_logits = 3.0 * logits_fwd
-    bw_pp = np.where(n <= up_n, bw_up, bw_out)
-    t_p2p = np.where(p > 1, 2.0 * v * T * h / t * BYTES_16BIT / bw_pp, 0.0)
-    per_layer = layer_compute + layer_membound + layer_recompute + layer_tp + layer_ep + layer_cp
-    t_mb = layers_stage * per_layer + t_logits + t_p2p
-    bubble = (p - 1.0) / v * t_mb
+    bw_pp = np.where(j.n <= j.up_n, j.bw_up, j.bw_out)
+    t_p2p = np.where(j.p > 1, 2.0 * j.v * j.T * j.h / j.t * BYTES_16BIT / bw_pp, 0.0)
+    per_layer = lay.compute + lay.membound + lay.recompute + lay.tp + lay.ep + lay.cp
+    t_mb = j.layers_stage * per_layer + t_logits + t_p2p
+    return SimpleNamespace(t_logits=t_logits, t_p2p=t_p2p, t_mb=t_mb, bubble=(j.p - 1.0) / j.v * t_mb)
 
-    # ---- data parallel
+
+def _data_parallel_time(j, t_mb, p_):
+    """Local parameters, exposed gradient reduction and optimizer step [s]."""
+    h, kv, dh, moe = j.h, j.kv, j.dh, j.moe
     attn_params = 2.0 * h * h + 2.0 * h * kv * dh
-    expert_params = np.where(moe, L * Pm * np.maximum(E, 1.0) / np.maximum(k, 1.0), 0.0)
-    dense_params = np.maximum(N - expert_params, L * attn_params)
-    n_local = dense_params / (t * p) + expert_params / (t * p * e)
-    d_dense, d_exp = d * c, d * c / e
-    bw_dp = np.where(t * c * d <= up_n, bw_up, bw_out)
-    grad_bytes = BYTES_16BIT * (dense_params / (t * p) * (d_dense - 1) / d_dense
-                                + expert_params / (t * p * e) * np.maximum(d_exp - 1, 0) / np.maximum(d_exp, 1))
-    fsdp = zero >= 3
+    expert_params = np.where(moe, j.L * j.Pm * np.maximum(j.E, 1.0) / np.maximum(j.k, 1.0), 0.0)
+    dense_params = np.maximum(j.N - expert_params, j.L * attn_params)
+    dense_local = dense_params / (j.t * j.p)
+    expert_local = expert_params / (j.p * j.e * j.etp)
+    d_dense, d_exp = j.d * j.c, j.d_exp
+    bw_dp = np.where(j.t * j.c * j.d <= j.up_n, j.bw_up, j.bw_out)
+    grad_bytes = BYTES_16BIT * (dense_local * (d_dense - 1) / d_dense
+                                + expert_local * np.maximum(d_exp - 1, 0) / np.maximum(d_exp, 1))
     t_dp_step = 2.0 * grad_bytes / bw_dp
-    exposed_dp = np.where(fsdp, np.ceil(m) * np.maximum(0.0, 1.5 * t_dp_step - t_mb),
+    exposed_dp = np.where(j.zero >= 3, np.ceil(j.m) * np.maximum(0.0, 1.5 * t_dp_step - t_mb),
                           np.maximum(0.0, t_dp_step - t_mb))
     # optimizer: read/write fp32 master, m, v, grads of the local shard
-    shard = np.where(zero >= 1, d_dense, 1.0)
-    t_opt = 2.0 * (BYTES_OPTIMIZER + BYTES_GRADS + BYTES_WEIGHTS) * n_local / shard / bw_hbm
+    shard = np.where(j.zero >= 1, d_dense, 1.0)
+    n_local = dense_local + expert_local
+    t_opt = 2.0 * (BYTES_OPTIMIZER + BYTES_GRADS + BYTES_WEIGHTS) * n_local / shard / j.bw_hbm
+    return SimpleNamespace(n_local=n_local, exposed_dp=exposed_dp, t_opt=t_opt, d_dense=d_dense)
 
-    mb = np.ceil(m - 1e-9)
-    step = mb * t_mb + bubble + exposed_dp + t_opt
 
-    # ---- memory per chip (first pipeline stage)
+def _memory_per_chip(j, n_local):
+    """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the first stage [byte]."""
+    zero, d_dense, h, T, t, full = j.zero, j.d * j.c, j.h, j.T, j.t, j.full
     states = np.select([zero <= 0, zero == 1, zero == 2],
                        [BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER,
                         BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER / d_dense,
                         BYTES_WEIGHTS + (BYTES_GRADS + BYTES_OPTIMIZER) / d_dense],
                        (BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER) / d_dense)
     act_full_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
-                          + ACT_MLP_BYTES_PER_WIDTH * Pm / (2.0 * h)) / t
+                          + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
     act_layer = np.where(full, T * ACT_FULL_RECOMPUTE_BYTES_PER_H * h / t, act_full_layer)
-    in_flight = np.minimum(p, np.maximum(mb, 1.0)) * (1.0 + np.where(v > 1, (p - 1) / (p * v), 0.0))
-    act = np.ceil(L / p) * in_flight * act_layer
+    mb = np.ceil(j.m - 1e-9)
+    in_flight = np.minimum(j.p, np.maximum(mb, 1.0)) * (1.0 + np.where(j.v > 1, (j.p - 1) / (j.p * j.v), 0.0))
+    act = np.ceil(j.L / j.p) * in_flight * act_layer
     act = act + np.where(full, act_full_layer, 0.0)  # the layer being recomputed
-    logits_bytes = 4.0 * T * V / t
-    mem = states * n_local + act + logits_bytes
-    flag(5, mem > USABLE_MEMORY_FRACTION * f(memory_bytes))
-
-    ok = reason == 0
-    model_flop = model_flop_per_token(Na, L, h, s) * f(global_batch_tokens)
-    recompute_flop = np.where(full, model_flop / 3.0, 0.0)
-    nan = lambda x: np.where(ok, x, np.nan)  # noqa: E731
-    out = dict(
-        step_time_s=nan(step), memory_per_chip_bytes=mem, reason=reason, dp=d, n_microbatches=m,
-        model_flop=model_flop, hardware_flop=model_flop + recompute_flop,
-        compute=nan(mb * (layers_stage * layer_compute + t_logits)),
-        memory_bound=nan(mb * layers_stage * layer_membound + t_opt),
-        recompute=nan(mb * layers_stage * layer_recompute),
-        exposed_tp_comm=nan(mb * layers_stage * layer_tp),
-        exposed_ep_comm=nan(mb * layers_stage * layer_ep),
-        exposed_cp_comm=nan(mb * layers_stage * layer_cp + mb * t_p2p),
-        exposed_dp_comm=nan(exposed_dp),
-        bubble=nan(bubble),
-    )
-    return out
+    logits_bytes = 4.0 * T * j.V / t
+    return states * n_local + act + logits_bytes
 
 
 def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=False):
@@ -566,47 +582,3 @@ _HW_KEYS = ("peak_flop_per_s", "peak_16bit_flop_per_s", "hbm_bw_bytes_per_s", "m
 #: Bytes per GEMM operand element by training dtype.
 ELEM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "tf32": 4.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5,
               "nvfp4": 0.5, "mxfp4": 0.5}
-
-
-def derive_config(n_params, n_active_params, *, seq_len, global_batch_tokens, n_layers=None, d_model=None,
-                  n_heads=None, n_kv_heads=None, ffn_dim=None, vocab_size=None, n_experts=None, top_k=None):
-    """Fill a job's architecture from its parameter counts (1-d arrays; NaN = not given).
-
-    The aspect-ratio rule (:func:`architecture_aspect_ratio`) gives missing layers, width and
-    heads; kv heads default to the query heads; the vocabulary to Llama 3's; the MLP is what the
-    parameter count leaves after attention and (untied) embeddings. An MoE (active < total)
-    without ``n_experts``/``top_k`` takes the expert count from the ratio of the parameters left
-    for experts, with ``ffn_dim`` (per-expert width, SwiGLU: 3 h F per expert) or top_k = 8.
-
-    Returns
-    -------
-    dict of ndarray
-        The job arguments of :func:`training_step_time`.
-    """
-    N = np.asarray(n_params, dtype=float)
-    Na = np.asarray(n_active_params, dtype=float)
-    nan = np.full_like(N, np.nan)
-    g = lambda x: nan if x is None else np.broadcast_to(np.asarray(x, dtype=float), N.shape)  # noqa: E731
-    L_r, h_r, a_r = architecture_aspect_ratio(Na)
-    L = np.where(np.isnan(g(n_layers)), L_r, g(n_layers))
-    h = np.where(np.isnan(g(d_model)), h_r, g(d_model))
-    a = np.where(np.isnan(g(n_heads)), np.maximum(np.round(h / HEAD_DIM), 1.0), g(n_heads))
-    kv = np.where(np.isnan(g(n_kv_heads)), a, g(n_kv_heads))
-    V = np.where(np.isnan(g(vocab_size)), DEFAULT_VOCAB, g(vocab_size))
-    attn = 2.0 * h * h + 2.0 * h * kv * (h / a)
-    emb = 2.0 * V * h
-    left_total = N - emb - L * attn
-    left_active = Na - emb - L * attn
-    # tied or small embeddings: never let the MLP fall below 2h^2 per layer
-    mlp_active = np.maximum(left_active / L, 2.0 * h * h)
-    mlp_total = np.maximum(left_total / L, mlp_active)
-    moe = N > Na * (1 + 1e-6)
-    F = g(ffn_dim)
-    k_from_f = mlp_active / (3.0 * h * F)
-    k = np.where(np.isnan(g(top_k)), np.where(np.isnan(F), DEFAULT_TOP_K, np.maximum(k_from_f, 1.0)), g(top_k))
-    E = np.where(np.isnan(g(n_experts)), np.maximum(np.round(k * mlp_total / mlp_active), k), g(n_experts))
-    k = np.where(moe, k, 1.0)
-    E = np.where(moe, E, 1.0)
-    return dict(n_params=N, n_active_params=Na, n_layers=L, d_model=h, n_heads=a, n_kv_heads=kv,
-                mlp_params_per_layer=mlp_active, vocab_size=V, seq_len=np.broadcast_to(seq_len, N.shape) * 1.0,
-                global_batch_tokens=np.broadcast_to(global_batch_tokens, N.shape) * 1.0, n_experts=E, top_k=k)

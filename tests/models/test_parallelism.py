@@ -96,3 +96,56 @@ def test_structural_mfu_broadcasts_over_n_params_chips_hardware():
     assert np.all((mfu[np.isfinite(mfu)] > 0.05) & (mfu[np.isfinite(mfu)] < 0.9))
     single = par.structural_mfu(70e9, 1024.0, {k: v[0, 0, 1] for k, v in hw.items()})
     assert single == pytest.approx(mfu[1, 1, 1])
+
+
+def _moe(n_chips=256, tp=2, ep=32):
+    cfg = par.derive_config(np.array([235e9]), np.array([22e9]), seq_len=np.array([4096.0]),
+                            global_batch_tokens=np.array([2048 * 4096.0]), n_layers=np.array([94.0]),
+                            d_model=np.array([4096.0]), n_heads=np.array([64.0]), n_kv_heads=np.array([4.0]),
+                            ffn_dim=np.array([1536.0]), vocab_size=np.array([151936.0]), n_experts=np.array([128.0]),
+                            top_k=np.array([8.0]))
+    cfg["n_chips"] = np.array([float(n_chips)])
+    return cfg, dict(tp=tp, pp=8, vp=4, cp=1, ep=ep, micro_batch=1, zero=1, recompute=0)
+
+
+def test_expert_parallelism_folds_over_tensor_parallel_ranks():
+    # Qwen3-235B on 256 H100 with TP2 PP8 EP32 (dp = 16 < ep): Megatron-Core parallel folding
+    cfg, plan = _moe()
+    ok = par.training_step_time(**cfg, **_hw("H100", "fp8"), **plan)
+    assert ok["reason"][0] == 0 and np.isfinite(ok["step_time_s"][0])
+    bad = par.training_step_time(**cfg, **_hw("H100", "fp8"), **dict(plan, ep=64))  # 64 > tp*dp*cp = 32
+    assert par.REASONS[bad["reason"][0]] == "ep exceeds n_experts or dp*cp"
+
+
+def test_expert_all_to_all_is_cheaper_inside_the_scale_up_domain():
+    # TP2 PP8 on 256 H100: EP peers two ranks apart, so ep = 4 stays inside an 8-GPU NVLink node
+    cfg, plan = _moe(n_chips=256, tp=2, ep=4)
+    plan["recompute"] = 2
+    inside = par.training_step_time(**cfg, **_hw("H100", "fp8"), **plan)
+    across = par.training_step_time(**cfg, **_hw("H100", "fp8"), **dict(plan, ep=16))
+    assert inside["reason"][0] == 0 and across["reason"][0] == 0
+    per_copy = lambda out, e: out["exposed_ep_comm"][0] / (e - 1) * e  # noqa: E731
+    assert per_copy(across, 16) > 3.0 * per_copy(inside, 4)  # NVLink 450 GB/s vs 50 GB/s per GPU
+
+
+def test_tp_overlap_hides_at_most_the_gemm_time():
+    cfg, hw = _cfg(), _hw()
+    kw = dict(tp=8, pp=8, vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
+    p = dict(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS])
+    none = par.training_step_time(**cfg, **hw, **kw, parameters=dict(p, tp_comm_overlap=0.0))
+    half = par.training_step_time(**cfg, **hw, **kw, parameters=dict(p, tp_comm_overlap=0.5))
+    assert half["exposed_tp_comm"] == pytest.approx(0.5 * none["exposed_tp_comm"])
+    slow = dict(p, tp_comm_overlap=1.0, scale_up_efficiency=0.01)  # communication far longer than the GEMMs
+    capped = par.training_step_time(**cfg, **hw, **kw, parameters=slow)
+    assert capped["exposed_tp_comm"] > 0.5 * par.training_step_time(
+        **cfg, **hw, **kw, parameters=dict(slow, tp_comm_overlap=0.0))["exposed_tp_comm"]
+
+
+def test_low_precision_efficiency_slows_only_8_bit_gemms():
+    cfg = _cfg()
+    kw = dict(tp=8, pp=8, vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
+    p = dict(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS])
+    for dtype, moves in (("bf16", False), ("fp8", True)):
+        a = par.training_step_time(**cfg, **_hw("H100", dtype), **kw, parameters=dict(p, low_precision_gemm_efficiency=1.0))
+        b = par.training_step_time(**cfg, **_hw("H100", dtype), **kw, parameters=dict(p, low_precision_gemm_efficiency=0.5))
+        assert (b["compute"][0] > 1.2 * a["compute"][0]) == moves
