@@ -78,6 +78,9 @@ SIMULATE = _table(
     Input("lifetime_years", NUMBER, False, "positive", "yr", "amortisation period of embodied carbon"),
     Input("law", STRING, False, "law", "", "scaling law (adds loss)"),
     Input("defaults", CHOICE, False, SIDES, "", "which end of every default's range to use (low = low emissions)"),
+    Input("samples", NUMBER, False, "count", "1",
+          "Monte Carlo: draw every default from its range this many times (a 'sample' dim; common random numbers)"),
+    Input("seed", NUMBER, False, "seed", "1", "seed of the Monte Carlo draws (same seed, same numbers on any machine)"),
 )
 
 #: Inputs of :func:`scalesim.optimize` beyond the simulate inputs it shares.
@@ -144,6 +147,7 @@ def reason(check, v):
         "fraction": None if 0 < v <= 1 else "must be a fraction in (0, 1] (fractions, not percentages)",
         "pue": None if v >= 1 else "must be >= 1 (facility energy over IT energy)",
         "hour": None if 0 <= v < 24 else "must be an hour in [0, 24)",
+        "seed": None if v >= 0 and float(v).is_integer() else "must be a whole number >= 0",
     }[check]
 
 
@@ -164,7 +168,8 @@ def _bad_masks(check, arr):
     finite = np.isfinite(arr)
     yield "positive", ~finite  # 'must be finite' from reason()
     masks = {"positive": arr <= 0, "non-negative": arr < 0, "count": (arr < 1) | (arr != np.round(arr)),
-             "fraction": (arr <= 0) | (arr > 1), "pue": arr < 1, "hour": (arr < 0) | (arr >= 24)}
+             "fraction": (arr <= 0) | (arr > 1), "pue": arr < 1, "hour": (arr < 0) | (arr >= 24),
+             "seed": (arr < 0) | (arr != np.round(arr))}
     yield check, masks[check] & finite
 
 
@@ -236,6 +241,11 @@ RULES = (
                                                          "(the window length and the profile)")
          if "start_hour" in g and (("n_chips" not in g and s == "simulate") or "region" not in g) else None,
          ("simulate", "optimize")),
+    Rule("samples with central defaults", lambda g, s: ("samples", f"samples draws every default from its range; "
+                                                                 f"defaults={g['defaults']!r} picks one end: give one or the other")
+         if g.get("samples") is not None and g.get("defaults", "central") != "central" else None, ("simulate", "optimize")),
+    Rule("seed needs samples", lambda g, s: ("seed", "seed needs samples (it seeds the Monte Carlo draws)")
+         if g.get("seed") is not None and g.get("samples") is None else None, ("simulate", "optimize")),
     Rule("law needs", lambda g, s: ("law", "law= needs n_params and n_tokens (loss is a function of both)")
          if "law" in g and "n_params" not in g else None),
     Rule("one goal", lambda g, s: None if sum(k in g for k in GOALS) == 1 else

@@ -97,31 +97,82 @@ PUE = Registry("pue", default="operator")
 
 # ----------------------------------------------------------------------------- defaults
 class Defaults:
-    """Picks the low/central/high end of each default and records it for the result's attrs."""
+    """Picks the low/central/high end of each default, or draws it, and records it for the attrs.
 
-    def __init__(self, side):
+    With ``samples`` (Monte Carlo) every default is drawn from a triangular distribution on its
+    documented range (low, mode = central value, high). Draws are *common random numbers*: one
+    uniform draw per sample and per kind of input (``mfu``, ``chip_power_w``, ``pue``,
+    ``grid_gco2e_per_kwh``, ...), shared by every configuration, so comparisons between regions or
+    chips are paired. ``draws`` may supply those uniforms (``{kind: array on 'sample'}``), as
+    :func:`scalesim.sensitivity` does; otherwise they come from ``numpy.random.default_rng([seed,
+    crc32(kind)])``, the same on every machine.
+    """
+
+    def __init__(self, side, *, samples=None, seed=None, draws=None):
         if side not in SIDES:
             raise ValueError(f"defaults must be one of {SIDES}, got {side!r}")
-        self.side = side
-        self.used = {}
+        self.side, self.samples, self.seed = side, samples, seed
+        self.draws = dict(draws or {})
+        self.used, self.kinds = {}, {}
 
-    def pick(self, default, *, higher_is_worse=True):
-        """A scalar :class:`catalog.Default` -> the value for this side (recorded)."""
+    @property
+    def sampling(self):
+        return self.samples is not None
+
+    def pick(self, default, *, higher_is_worse=True, kind=None):
+        """A scalar :class:`catalog.Default` -> the value for this side, or its draws (recorded)."""
         self.used[default.name] = default.as_attr()
-        return self.choose(default.value, default.low, default.high, higher_is_worse=higher_is_worse)
+        return self.choose(default.value, default.low, default.high, higher_is_worse=higher_is_worse,
+                           kind=kind or default.name.split(":")[0])
 
-    def choose(self, value, low, high, *, higher_is_worse=True):
-        """The side's end of arrays ``(value, low, high)`` (low = low emissions)."""
+    def pick_mapped(self, ids_da, defaults, *, kind, higher_is_worse=True):
+        """``{id: Default}`` mapped over a DataArray of ids, then chosen (or drawn) as arrays."""
+        for d in defaults.values():
+            self.used[d.name] = d.as_attr()
+        value, low, high = (_map(ids_da, {k: getattr(d, f) for k, d in defaults.items()}) for f in ("value", "low", "high"))
+        return self.choose(value, low, high, higher_is_worse=higher_is_worse, kind=kind)
+
+    def choose(self, value, low, high, *, higher_is_worse=True, kind=None):
+        """The side's end of arrays ``(value, low, high)`` (low = low emissions), or triangular draws."""
+        if self.sampling:
+            return triangular_ppf(self.uniform(kind), low, value, high)
         if self.side == "central":
             return value
         want_low = (self.side == "low") == higher_is_worse
         return low if want_low else high
+
+    def uniform(self, kind):
+        """The shared uniform draws of one kind of input, on dim ``sample``."""
+        if kind is None:
+            raise ValueError("a sampled default needs its kind")
+        if kind not in self.draws:
+            import zlib
+
+            rng = np.random.default_rng([int(self.seed or 0), zlib.crc32(kind.encode())])
+            self.draws[kind] = rng.random(int(self.samples))
+        u = self.draws[kind]
+        self.kinds[kind] = "triangular(low, central, high), uniform shared across configurations"
+        return u if isinstance(u, xr.DataArray) else xr.DataArray(np.asarray(u, dtype=float), dims="sample")
 
     def record(self, name, value, low, high, source, year=""):
         self.used[name] = {"name": name, "value": value, "low": low, "high": high, "year": year, "source": source}
 
     def attrs(self):
         return json.dumps(list(self.used.values()))
+
+
+def triangular_ppf(u, low, mode, high):
+    """Inverse CDF of the triangular distribution on [min(low, high), max(low, high)] with ``mode`` [-].
+
+    Broadcasts ``u`` (uniforms in [0, 1]) against the bounds; the mode is clipped into the range.
+    """
+    a, b = np.minimum(low, high), np.maximum(low, high)
+    c = np.clip(mode, a, b)
+    width = b - a
+    fc = xr.where(width > 0, (c - a) / xr.where(width > 0, width, 1.0), 0.5)
+    left = a + np.sqrt(u * width * (c - a))
+    right = b - np.sqrt((1.0 - u) * width * (b - c))
+    return xr.where(u < fc, left, right)
 
 
 @dataclass
@@ -192,7 +243,7 @@ def mfu_hierarchical(ctx):
         ctx.defaults.record(f"mfu:{h}", float(clip(v)), float(clip(v * m["ratio_p10"])), float(clip(v * m["ratio_p90"])),
                             f"{m['source']}; generation {g if g in m else 'pooled'}")
     ctx.models["mfu"] = "hierarchical: effective MFU per accelerator generation (published runs + Epoch AI)"
-    scale = ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False)
+    scale = ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False, kind="mfu")
     return clip(base * scale).drop_vars("hardware_id", errors="ignore")
 
 
@@ -203,7 +254,7 @@ def mfu_epoch(ctx):
     ctx.defaults.record("mfu", "mfu_default_epoch(n_chips)", m["residual_p10"], m["residual_p90"],
                         m["source"] + f"; R^2={m['r2']}, RMSE={m['rmse']}")
     ctx.models["mfu"] = "epoch: mfu_default_epoch (linear in log10 n_chips, Epoch AI data)"
-    offset = ctx.defaults.choose(0.0, m["residual_p90"], m["residual_p10"])
+    offset = ctx.defaults.choose(0.0, m["residual_p90"], m["residual_p10"], kind="mfu")
     return hw_model.mfu_default_epoch(ctx.inputs["n_chips"], offset=offset)
 
 
@@ -226,23 +277,23 @@ def mfu_structural(ctx):
                                              arrays["peak_flop_per_s"])
     structural = parallelism.structural_mfu(grids[0].values, grids[1].values, arrays,
                                             n_active_params=grids[3].values if n_active is not None else None)
-    scale = ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False)
+    scale = ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False, kind="mfu")
     ctx.defaults.record("mfu:structural_goodput", m["goodput"], m["goodput"] * m["ratio_p10"],
                         m["goodput"] * m["ratio_p90"], m["source"])
     ctx.models["mfu"] = "structural: fastest fitting plan (models.parallelism) x goodput of published runs"
-    out = grids[0].copy(data=np.clip(structural * m["goodput"] * scale, 0.0, 1.0))
-    return out.drop_vars("hardware_id", errors="ignore")
+    out = grids[0].copy(data=structural) * m["goodput"] * scale  # scale: a number, or draws on 'sample'
+    return out.clip(0.0, 1.0).drop_vars("hardware_id", errors="ignore")
 
 
 @POWER.register("power_model", description="measured system power where published, else TDP x system/TDP ratio")
 def power_model(ctx):
     """Average IT power per accelerator incl. host: measured (TPUs) or TDP x ``system_power_over_tdp``."""
     hw = ctx.hardware
-    ratio = {f: ctx.defaults.pick(catalog.power_model_parameter(f, "system_power_over_tdp"))
-             for f in np.unique(hw["family"].values)}
-    from_tdp = hw_model.chip_power_from_tdp(hw["tdp_w"].fillna(1.0),
-                                            system_power_over_tdp=_map(hw["family"], ratio)).where(hw["tdp_w"].notnull())
-    measured = ctx.defaults.choose(hw["system_power_central_w"], hw["system_power_low_w"], hw["system_power_high_w"])
+    ratio = ctx.defaults.pick_mapped(hw["family"], {f: catalog.power_model_parameter(f, "system_power_over_tdp")
+                                                    for f in np.unique(hw["family"].values)}, kind="chip_power_w")
+    from_tdp = hw_model.chip_power_from_tdp(hw["tdp_w"].fillna(1.0), system_power_over_tdp=ratio).where(hw["tdp_w"].notnull())
+    measured = ctx.defaults.choose(hw["system_power_central_w"], hw["system_power_low_w"], hw["system_power_high_w"],
+                                   kind="chip_power_w")
     for h in ids(hw, "hardware_id"):
         r = catalog.get_hardware(h)
         if r.system_power_w is not None:
@@ -259,7 +310,7 @@ def power_tdp(ctx):
 
 def idle_power_w(ctx):
     """Idle power per accelerator = rating x ``idle_power_over_tdp`` (power_model.csv)."""
-    f = ctx.defaults.pick(catalog.power_model_parameter("all", "idle_power_over_tdp"))
+    f = ctx.defaults.pick(catalog.power_model_parameter("all", "idle_power_over_tdp"), kind="idle_power")
     hw = ctx.hardware
     rating = xr.where(hw["tdp_w"].notnull(), hw["tdp_w"], hw["system_power_central_w"])
     return (rating * f).drop_vars("hardware_id", errors="ignore")
@@ -277,7 +328,8 @@ def embodied_kgco2e_per_chip(ctx):
         d = catalog.get_hardware(h).embodied_die_kgco2e
         ctx.defaults.record(f"embodied_kgco2e_per_chip:{h}", value, (d if d is not None else smallest) + float(server["value_low"]),
                             high, f"accelerator: {card['source']}; server share: {server['source']}")
-    return (ctx.defaults.choose(xr.full_like(low, value), low, xr.full_like(low, high))).drop_vars("hardware_id", errors="ignore")
+    return (ctx.defaults.choose(xr.full_like(low, value), low, xr.full_like(low, high), kind="embodied_kgco2e_per_chip")
+            .drop_vars("hardware_id", errors="ignore"))
 
 
 # ----------------------------------------------------------------------------- site steps
@@ -290,8 +342,8 @@ def pue_of_operator(ctx):
     for rid in ids(ctx.regions, "region_id"):
         reg = catalog.get_region(rid)
         op = catalog.PROVIDER_OPERATOR.get(reg.provider) or "industry"
-        values[rid] = ctx.defaults.pick(catalog.datacenter_value(op, "pue", scope=reg.region_id))
-    return _map(ctx.regions["region_id"], values).drop_vars("region_id")
+        values[rid] = catalog.datacenter_value(op, "pue", scope=reg.region_id)
+    return ctx.defaults.pick_mapped(ctx.regions["region_id"], values, kind="pue").drop_vars("region_id")
 
 
 def pue_named(operator):
@@ -308,12 +360,12 @@ def site_water(ctx, metric, operator=None):
     have = catalog.datacenter_operators(metric)
 
     def for_op(op):
-        return ctx.defaults.pick(catalog.datacenter_value(op if op in have else "industry", metric))
+        return catalog.datacenter_value(op if op in have else "industry", metric)
     if operator is not None or ctx.regions is None:
-        return xr.DataArray(for_op(operator))
+        return xr.DataArray(ctx.defaults.pick(for_op(operator)))
     values = {rid: for_op(catalog.PROVIDER_OPERATOR.get(catalog.get_region(rid).provider))
               for rid in ids(ctx.regions, "region_id")}
-    return _map(ctx.regions["region_id"], values).drop_vars("region_id")
+    return ctx.defaults.pick_mapped(ctx.regions["region_id"], values, kind=metric).drop_vars("region_id")
 
 
 def grid_intensity(ctx):
@@ -323,7 +375,8 @@ def grid_intensity(ctx):
         reg = catalog.get_region(rid)
         ctx.defaults.record(f"grid_gco2e_per_kwh:{rid}", reg.gco2e_per_kwh, reg.gco2e_per_kwh_low,
                             reg.gco2e_per_kwh_high, f"{reg.basis}; {reg.source}", reg.year)
-    ci = ctx.defaults.choose(rg["gco2e_per_kwh"], rg["gco2e_per_kwh_low"], rg["gco2e_per_kwh_high"])
+    ci = ctx.defaults.choose(rg["gco2e_per_kwh"], rg["gco2e_per_kwh_low"], rg["gco2e_per_kwh_high"],
+                             kind="grid_gco2e_per_kwh")
     return ci.drop_vars("region_id", errors="ignore")
 
 

@@ -57,7 +57,7 @@ def _as_input(name, value, *, numeric=True):
 def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=None, chip_hours=None,
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
-             embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central"):
+             embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central", samples=None, seed=None):
     """Simulate the compute, time, energy, carbon and water of training runs.
 
     Every input may be a scalar, a list or 1-d array (which becomes a dimension named after the
@@ -116,7 +116,16 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
     law : str, optional
         Scaling law (see :data:`scalesim.laws.LAWS`); adds ``loss``.
     defaults : {'central', 'low', 'high'}
-        Which end of every default's documented range to use (low = low emissions).
+        Which end of every default's documented range to use (low = low emissions): the corners of
+        the ranges. For an interval use ``samples``.
+    samples : int, optional
+        Monte Carlo: draw every default (not the inputs you give) from a triangular distribution on
+        its documented range (low, central, high); the result gains a ``sample`` dimension. Draws are
+        common random numbers: within one sample every configuration sees the same draw of each
+        kind of input, so comparisons (``ds.scalesim.prob_less``) are paired. The distributions are
+        listed in ``attrs['distributions']``.
+    seed : int, optional
+        Seed of the draws (default 0); the same seed gives the same numbers on any machine.
 
     Returns
     -------
@@ -127,7 +136,13 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         ``water_l`` (and ``loss``), each with ``units``, ``long_name``, ``description``; attrs
         hold ``scalesim_version``, the resolved inputs and every default used with its source.
     """
-    ctx = prepare(dict(locals()))
+    return run(dict(locals()))
+
+
+def run(raw, *, draws=None):
+    """:func:`simulate` on a dict of its inputs; ``draws`` (``{kind: uniforms on 'sample'}``) replaces
+    the Monte Carlo uniforms of the kinds it names (used by :func:`scalesim.sensitivity`)."""
+    ctx = prepare(dict(raw, _draws=draws))
     choose = chips_to_choose(ctx)
     f = factors(ctx, with_utilisation=not choose)
     n_chips = None
@@ -154,7 +169,10 @@ def prepare(raw, *, scope="simulate"):
     resolved = {name: _resolve(table[name], value) for name, value in given.items()}
     hw = catalog.select_hardware(resolved.pop("hardware"))
     rg = resolved.pop("region", None)
-    ctx = steps.Context(hardware=hw, dtype=raw.get("dtype") or "bf16", defaults=steps.Defaults(raw.get("defaults") or "central"),
+    samples = raw.get("samples")
+    d = steps.Defaults(raw.get("defaults") or "central", samples=int(samples) if samples is not None else None,
+                       seed=raw.get("seed"), draws=raw.get("_draws"))
+    ctx = steps.Context(hardware=hw, dtype=raw.get("dtype") or "bf16", defaults=d,
                         regions=catalog.select_regions(rg) if rg is not None else None, inputs=resolved)
     ctx.inputs["raw"] = raw
     return ctx
@@ -415,7 +433,7 @@ def _operational(ctx, f, it_energy, out, n_chips):
 
 
 ORDER = ("n_params", "n_active_params", "n_tokens", "flop", "hardware", "n_chips", "chip_hours", "mfu", "chip_power_w", "pue", "region",
-         "grid_gco2e_per_kwh", "start_hour")
+         "grid_gco2e_per_kwh", "start_hour", "sample")
 
 
 def finish(ctx, out, *, scope):
@@ -426,6 +444,10 @@ def finish(ctx, out, *, scope):
     raw = ctx.inputs["raw"]
     described = {k: _describe(v) for k, v in raw.items() if v is not None and k in inputs.SIMULATE}
     ctx.models.setdefault("flop", "6nd (Kaplan 2020 Sec. 2.1)")
+    if ctx.defaults.sampling and "sample" in ds.dims:
+        ds = ds.assign_coords(sample=np.arange(ds.sizes["sample"]))
+        ds.attrs.update(samples=int(ctx.defaults.samples), seed=int(ctx.defaults.seed or 0),
+                        distributions=json.dumps(ctx.defaults.kinds))
     ds.attrs.update(scalesim_version=__version__, inputs=json.dumps(described, default=str),
                     defaults_used=ctx.defaults.attrs(), defaults_scenario=ctx.defaults.side,
                     flop_model=ctx.models["flop"], notes="; ".join(sorted(set(ctx.notes))))

@@ -308,6 +308,14 @@ def _paper_figures():
         validate = importlib.import_module("scalesim.validation").validate
         return plot_validation_panels(validate(mode="prediction"))
 
+    figs = {"emissions_plane": plane, "pareto_front": pareto, "region_hardware_bars": bars,
+            "hardware_generations": generations, "diurnal": diurnal, "validation": validation,
+            "validation_prediction": validation_prediction, **_model_figures()}
+    return figs, plt
+
+
+def _model_figures():
+    """The figures of the throughput, serving and schedule models (drawn by their own modules)."""
     def throughput_validation():
         from scalesim.interface._plot_throughput import plot_throughput_validation
 
@@ -328,12 +336,8 @@ def _paper_figures():
 
         return plot_schedule_hours()
 
-    figs = {"emissions_plane": plane, "pareto_front": pareto, "region_hardware_bars": bars,
-            "hardware_generations": generations, "diurnal": diurnal, "validation": validation,
-            "validation_prediction": validation_prediction, "throughput_validation": throughput_validation,
-            "serve_energy_vs_batch": serve_energy_vs_batch, "schedule_saving_vs_slack": schedule_saving_vs_slack,
-            "schedule_hours": schedule_hours}
-    return figs, plt
+    return {"throughput_validation": throughput_validation, "serve_energy_vs_batch": serve_energy_vs_batch,
+            "schedule_saving_vs_slack": schedule_saving_vs_slack, "schedule_hours": schedule_hours}
 
 
 def make_all_figures(out_dir="figures", *, formats=("png", "pdf"), only=None):

@@ -66,7 +66,7 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: rule chooses (``scalesim.calibration.fit_structural_goodput`` reproduces it by fixed-point
 #: iteration; a test pins the refit). ``ratio_p10``/``ratio_p90``: in-sample percentiles of that
 #: ratio over its median, the ``defaults='high'``/``'low'`` multipliers.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.735500, "ratio_p10": 0.673099, "ratio_p90": 1.157807, "n_runs": 17,
+MFU_MODEL_STRUCTURAL = {"goodput": 0.685985, "ratio_p10": 0.688097, "ratio_p90": 1.209970, "n_runs": 17,
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

@@ -76,8 +76,15 @@ SERVING_PARAMETERS = {
         source="least-squares fit on data/inference_energy_measurements.csv (ML.ENERGY leaderboard v3, "
                "scalesim.calibration.serving.fit_serving_parameters)",
     ),
+    # refit after the architecture rule moved to models/transformer_shape.py (same data, same form)
+    "mlenergy2026b": dict(
+        hbm_efficiency=1.0, gemm_efficiency=0.4655, layer_overhead_s=8.535e-5, kv_efficiency=0.2898,
+        memory_power_fraction=0.9757,
+        source="least-squares fit on data/inference_energy_measurements.csv (ML.ENERGY leaderboard v3, "
+               "scalesim.calibration.serving.fit_serving_parameters), 2026-12-01 refit",
+    ),
 }
-DEFAULT_PARAMETERS = "mlenergy2026"
+DEFAULT_PARAMETERS = "mlenergy2026b"
 FIT_KEYS = ("hbm_efficiency", "gemm_efficiency", "layer_overhead_s", "kv_efficiency", "memory_power_fraction")
 
 #: Bytes per stored weight element by serving dtype (int4/fp4 block formats: 4 bits; their

@@ -474,7 +474,8 @@ def bench_optimize():
     hws = ["A100-SXM4-80GB", "H100-SXM5-80GB", "TPUv4", "TPUv5p", "B200", "V100-SXM2-32GB", "MI300X", "H200-SXM-141GB", "TPUv6e", "Gaudi3"]
     targets = np.linspace(2.05, 2.5, 100)
     n_total = len(regions) * len(hws) * len(targets)
-    kw = dict(hardware=hws, region=regions, n_chips=1024, inference_tokens=1e12, law="besiroglu2024")
+    # a solver benchmark: utilisation independent of N (per-generation constants), as the scipy loop
+    kw = dict(hardware=hws, region=regions, n_chips=1024, inference_tokens=1e12, law="besiroglu2024", mfu="hierarchical")
     t0 = time.perf_counter()
     ds = optimize(target_loss=targets, **kw)
     t_vec = time.perf_counter() - t0
@@ -491,7 +492,7 @@ def bench_optimize():
         def f(logn):
             n = np.exp(logn)
             d = float(tokens_for_loss(n, t, **lw.params))
-            tr = simulate(n_params=n, n_tokens=min(d, 1e30), hardware=h, region=r, n_chips=1024)
+            tr = simulate(n_params=n, n_tokens=min(d, 1e30), hardware=h, region=r, n_chips=1024, mfu="hierarchical")
             inf = simulate(flop=2 * n * 1e12, hardware=h, region=r, mfu=float(hw_model.mfu_default_epoch(8)))
             return float(tr.co2e_t + inf.co2e_t)
 
@@ -501,3 +502,9 @@ def bench_optimize():
     print(f"  vectorised optimize {t_vec:8.2f} s")
     print(f"  scipy loop          {t_loop:8.0f} s (extrapolated from {sample} minimize_scalar calls)")
     print(f"  ratio: {t_loop / t_vec:.0f}x; feasible {int(ds.feasible.sum())}/{n_total}")
+    small = dict(kw, hardware=hws[:5], region=regions[:20], mfu=None)
+    t0 = time.perf_counter()
+    optimize(target_loss=targets[::10], **{k: v for k, v in small.items() if v is not None})
+    t_struct = time.perf_counter() - t0
+    print(f"  default utilisation (throughput model), {10 * 5 * 20} optimisations: {t_struct:.2f} s "
+          f"({t_struct / 1000 * 1e5 / t_vec:.1f}x the per-generation constants per optimisation)")
