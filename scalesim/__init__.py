@@ -18,7 +18,8 @@ from scalesim.validation import validate  # noqa: E402
 
 _LAZY = {"throughput": ("scalesim.chain.training_throughput", "throughput"),
          "schedule": ("scalesim.solve.scheduling", "schedule"),
-         "serve": ("scalesim.chain.serving", "serve")}
+         "serve": ("scalesim.chain.serving", "serve"),
+         "sensitivity": ("scalesim.solve.uncertainty", "sensitivity")}
 
 
 def __getattr__(name):
@@ -31,4 +32,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'scalesim' has no attribute {name!r}")
 
 
-__all__ = ["simulate", "optimize", "validate", "throughput", "serve", "schedule", "logspace", "__version__"]
+__all__ = ["simulate", "optimize", "validate", "throughput", "serve", "schedule", "sensitivity", "logspace", "__version__"]
