@@ -143,15 +143,70 @@ def _account_row(row, hw):
 
 
 # ----------------------------------------------------------------------------- prediction
-def _scaled_structural(scale):
-    """The 'structural' step with its goodput scaled (a leave-one-out refit), as a step callable."""
+def _scaled_structural(scale, spread=None):
+    """The 'structural' step with its goodput scaled (a leave-one-out refit), as a step callable.
+
+    ``spread`` (low, high): under Monte Carlo, the goodput multiplier is drawn from the triangular
+    (low, 1, high) of the leave-one-out fit instead of the shipped in-sample range.
+    """
     def structural_refit(ctx):
-        return steps.mfu_structural(ctx) * scale
+        if spread is None or not ctx.defaults.sampling:
+            return steps.mfu_structural(ctx) * scale
+        central = steps.Context(ctx.hardware, ctx.dtype, steps.Defaults("central"), ctx.regions, ctx.inputs,
+                                ctx.notes, ctx.models)
+        if len(spread) == 2:
+            draw = ctx.defaults.choose(1.0, spread[0], spread[1], higher_is_worse=False, kind="mfu")
+        else:  # the other runs' residual ratios: their empirical quantile at the shared uniform
+            u = ctx.defaults.uniform("mfu")
+            draw = u.copy(data=np.quantile(np.asarray(spread), u.values))
+        return (steps.mfu_structural(central) * scale * draw).clip(0.0, 1.0)
     structural_refit.needs, structural_refit.uses = ("n_params",), ("n_chips",)
     return structural_refit
 
 
-def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fit_rows):
+#: How a Monte Carlo interval in prediction mode draws the structural goodput multiplier:
+#: ``'shipped'`` what :func:`scalesim.simulate` does (triangular on the shipped in-sample 10th-90th
+#: percentile ratios as its support); ``'loo_support'`` the same on the leave-one-out fit's
+#: percentiles; ``'loo_quantiles'`` the triangular whose 10th/90th percentiles *are* the
+#: leave-one-out fit's (:func:`scalesim.solve.uncertainty.triangular_from_quantiles`);
+#: ``'loo_empirical'`` the other runs' own residual ratios (effective MFU / (structural MFU x
+#: goodput), each at the goodput refitted without the predicted run), drawn by their empirical
+#: quantile: a jackknife prediction interval (Barber et al. 2021, doi:10.1214/20-AOS1965).
+INTERVAL_SPREADS = ("loo_empirical", "loo_quantiles", "loo_support", "shipped")
+INTERVAL_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
+
+
+def _residual_ratios(fit_rows, exclude, goodput):
+    """Effective / (structural x goodput) MFU of the fit runs not excluded, as the goodput fit sees them."""
+    from scalesim.calibration import utilisation as fits
+
+    skip = set(exclude)
+    out = []
+    for r in fit_rows:
+        if r["model"] in skip or fits.compute_caveat(r):
+            continue
+        m, lad = fits.run_implied_mfu(r), fits._structural_ladder(r)
+        s = fits._structural_at(lad, goodput) if m and lad is not None else np.nan
+        if np.isfinite(s):
+            out.append(m / (s * goodput))
+    return sorted(out)
+
+
+def _loo_spread(fit_rows, exclude, how):
+    if how == "shipped":
+        return None
+    fit = calibration.fit_structural_goodput(fit_rows, exclude=exclude)
+    if how == "loo_empirical":
+        return tuple(_residual_ratios(fit_rows, exclude, fit["goodput"]))
+    if how == "loo_support":
+        return fit["ratio_p10"], fit["ratio_p90"]
+    from scalesim.solve.uncertainty import triangular_from_quantiles
+
+    return triangular_from_quantiles(fit["ratio_p10"], 1.0, fit["ratio_p90"])
+
+
+def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fit_rows, samples=None, seed=0,
+                 spread="loo_empirical"):
     """Predict one row in-sample and leave-one-out; returns (values, status, reason)."""
     e_basis, c_basis = _basis(row)
     n = calibration.parse_number(row.get("n_params_active")) or calibration.parse_number(row.get("n_params"))
@@ -169,8 +224,8 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
         return None, "skipped", f"n_params and n_tokens not reported (the {step.name!r} MFU model depends on them)"
     tdp = runs_data.is_tdp_convention(row)  # the source's convention (power_provenance), never its outcomes
 
-    def run_sim(exclude):
-        kw = {}
+    def run_sim(exclude, mc=False):
+        kw = dict(samples=samples, seed=seed) if mc else {}
         if mfu_model == "hierarchical" and exclude:
             fit = calibration.fit_hierarchical_utilisation(fit_rows, exclude=exclude)
             table = {"pooled": fit["pooled"], **{g: v["mfu"] for g, v in fit["by_generation"].items()}}
@@ -180,7 +235,8 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
         elif mfu_model == "structural":  # leave-one-out: the goodput refitted without the run
             scale = (calibration.fit_structural_goodput(fit_rows, exclude=exclude)["goodput"]
                      / hw_model.MFU_MODEL_STRUCTURAL["goodput"]) if exclude else 1.0
-            kw["mfu"] = _scaled_structural(scale) if exclude else "structural"
+            width = _loo_spread(fit_rows, exclude, spread) if mc else None
+            kw["mfu"] = _scaled_structural(scale, width) if exclude or width else "structural"
         elif mfu_model == "runs":
             kw["mfu"] = calibration.fit_run_utilisation(fit_rows, exclude=exclude)["mfu"]
         elif mfu_model == "runs_by_generation":
@@ -222,6 +278,16 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
                                              else it if e_basis == "it" else np.nan)
         out["co2e_t_predicted" + sfx] = (np.nan if not np.isfinite(ci) else _sim_scalar(ds, "co2e_t")
                                          if c_basis == "facility" else it * ci / 1e6)
+    if samples:
+        mc = run_sim(group if loo else (), mc=True)
+        it = mc["it_energy_kwh"]
+        mc_q = {"chip_hours": mc["chip_hours"],
+                "co2e_t": None if not np.isfinite(ci) else mc["co2e_t"] if c_basis == "facility" else it * ci / 1e6}
+        for q, da in mc_q.items():
+            values = (np.full(len(INTERVAL_QUANTILES), np.nan) if da is None or "sample" not in da.dims
+                      else da.quantile(list(INTERVAL_QUANTILES), dim="sample").values)
+            for p, v in zip(INTERVAL_QUANTILES, values):
+                out[f"{q}_p{round(100 * p):02d}_loo"] = float(v)
     if not np.isfinite(ci):
         reasons.append("co2e: grid intensity not reported")
     if not np.isfinite(pue) and e_basis != "it":
@@ -231,7 +297,7 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
 
 # ----------------------------------------------------------------------------- public API
 def validate(mode="accounting", *, runs=None, mfu_model="structural", power_model="default", power_basis="row",
-             exclude_compute_caveats=False):
+             exclude_compute_caveats=False, samples=None, seed=0, interval_spread="loo_empirical"):
     """Compare scalesim with published training runs.
 
     Parameters
@@ -269,6 +335,17 @@ def validate(mode="accounting", *, runs=None, mfu_model="structural", power_mode
         Prediction mode only. Skip (and never fit on) runs whose ``compute_caveat`` codes say that
         6 N D is not a point estimate of their compute (:func:`scalesim.calibration.compute_caveat`:
         token count a bound, pruned or distilled model). The rule reads codes, never outcomes.
+    samples : int, optional
+        Prediction mode only: Monte Carlo draws of every default (``simulate(..., samples=N)``) for
+        each run's leave-one-out prediction. Adds ``chip_hours_quantiles_loo`` and
+        ``co2e_t_quantiles_loo`` on (run, quantile) at :data:`INTERVAL_QUANTILES`, and ``<q>_in_50_loo``
+        / ``<q>_in_90_loo`` (1 where the reported value lies in the central 50 % / 90 % interval);
+        :func:`interval_coverage` summarises them.
+    seed : int
+        Seed of the draws (the same for every run: common random numbers).
+    interval_spread : {'loo_empirical', 'loo_quantiles', 'loo_support', 'shipped'}
+        How the structural goodput multiplier is drawn (:data:`INTERVAL_SPREADS`): by default from
+        the other runs' leave-one-out residual ratios (a jackknife prediction interval).
 
     Returns
     -------
@@ -290,6 +367,12 @@ def validate(mode="accounting", *, runs=None, mfu_model="structural", power_mode
         raise ValueError(f"power_basis must be one of {POWER_BASES}, got {power_basis!r}")
     if power_model not in ("default", "runs"):
         raise ValueError(f"power_model must be one of ('default', 'runs'), got {power_model!r}")
+    if samples is not None and mode != "prediction":
+        raise ValueError(f"samples: intervals are for mode='prediction', got mode={mode!r}")
+    if samples is not None and (isinstance(samples, bool) or int(samples) != samples or samples < 2):
+        raise ValueError(f"samples must be a whole number >= 2, got {samples!r}")
+    if interval_spread not in INTERVAL_SPREADS:
+        raise ValueError(f"interval_spread must be one of {INTERVAL_SPREADS}, got {interval_spread!r}")
     runs = runs_data.published_runs() if runs is None else tuple(map(runs_data.check_run, runs))
     loo = mode == "prediction" and (mfu_model in REFIT_MFU_MODELS or power_model == "runs")
     caveat = {r["model"]: calibration.compute_caveat(r) if exclude_compute_caveats else "" for r in runs}
@@ -320,13 +403,72 @@ def validate(mode="accounting", *, runs=None, mfu_model="structural", power_mode
             group = tuple(groups[calibration.run_group(row) or row["model"]])
             values, status, reason = _predict_row(row, hw, mfu_model=mfu_model, power_model=power_model,
                                                   power_basis=power_basis, loo=loo, group=group,
-                                                  fit_rows=fit_rows)
+                                                  fit_rows=fit_rows, samples=samples, seed=seed,
+                                                  spread=interval_spread)
         records.append(values or {})
         statuses.append(status)
         reasons.append(reason)
-    return _to_dataset(runs, records, hw_ids, fams, statuses, reasons, mode=mode, mfu_model=mfu_model,
-                       power_model=power_model, power_basis=power_basis, loo=loo,
-                       exclude_compute_caveats=exclude_compute_caveats)
+    ds = _to_dataset(runs, records, hw_ids, fams, statuses, reasons, mode=mode, mfu_model=mfu_model,
+                     power_model=power_model, power_basis=power_basis, loo=loo,
+                     exclude_compute_caveats=exclude_compute_caveats)
+    if samples:
+        ds = _intervals(ds)
+        ds.attrs.update(samples=int(samples), seed=int(seed), interval_spread=interval_spread)
+    return ds
+
+
+def _intervals(ds):
+    """Gather ``<q>_pNN_loo`` into ``<q>_quantiles_loo`` (run, quantile) and flag the reported values inside."""
+    qs = xr.DataArray(list(INTERVAL_QUANTILES), dims="quantile")
+    for q in ("chip_hours", "co2e_t"):
+        names = [f"{q}_p{round(100 * p):02d}_loo" for p in INTERVAL_QUANTILES]
+        if not all(n in ds for n in names):
+            continue
+        band = xr.concat([ds[n] for n in names], dim=qs).transpose("run", "quantile").assign_coords(quantile=qs)
+        ds = ds.drop_vars(names)
+        units, long = _UNITS[q]
+        ds[f"{q}_quantiles_loo"] = band.assign_attrs(units=units, long_name=f"{long}, leave-one-out Monte Carlo quantiles")
+        rep = ds[f"{q}_reported"]
+        for width, (lo, hi) in {50: (0.25, 0.75), 90: (0.05, 0.95)}.items():
+            inside = (rep >= band.sel(quantile=lo)) & (rep <= band.sel(quantile=hi))
+            known = np.isfinite(rep) & band.sel(quantile=lo).notnull()
+            ds[f"{q}_in_{width}_loo"] = inside.astype(float).where(known).drop_vars("quantile").assign_attrs(
+                units="1", long_name=f"reported {long} inside the central {width} % interval")
+    return ds
+
+
+def interval_coverage(ds, *, mask=None):
+    """Share of runs whose reported value lies in the central 50 % and 90 % leave-one-out intervals.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        :func:`validate` output with ``samples``.
+    mask : array_like of bool, optional
+        Runs to count (default :func:`criterion_mask` for chip-hours, every run with a reported
+        tCO2e for tCO2e).
+
+    Returns
+    -------
+    dict
+        ``{q: {'n': runs, 'in_50': share [-], 'in_90': share [-], 'below_5': share, 'above_95': share}}``
+        for q in ``chip_hours``, ``co2e_t``. Targets: 40-60 % and 85-95 %.
+    """
+    if "chip_hours_in_90_loo" not in ds:
+        raise ValueError("interval_coverage needs validate(mode='prediction', samples=N)")
+    base = criterion_mask(ds) if mask is None else xr.DataArray(np.asarray(mask, bool), dims="run")
+    out = {}
+    for q in ("chip_hours", "co2e_t"):
+        if f"{q}_in_90_loo" not in ds:
+            continue
+        ok = base & ds[f"{q}_in_90_loo"].notnull()
+        band, rep = ds[f"{q}_quantiles_loo"].where(ok, drop=True), ds[f"{q}_reported"].where(ok, drop=True)
+        n = int(ok.sum())
+        out[q] = {"n": n, "in_50": float(ds[f"{q}_in_50_loo"].where(ok).sum()) / max(n, 1),
+                  "in_90": float(ds[f"{q}_in_90_loo"].where(ok).sum()) / max(n, 1),
+                  "below_5": float((rep < band.sel(quantile=0.05)).sum()) / max(n, 1),
+                  "above_95": float((rep > band.sel(quantile=0.95)).sum()) / max(n, 1)}
+    return out
 
 
 def _to_dataset(runs, records, hw_ids, fams, statuses, reasons, *, mode, mfu_model, power_model, power_basis,

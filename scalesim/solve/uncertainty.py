@@ -241,3 +241,35 @@ def sensitivity(output="co2e_t", *, method="sobol", n=512, seed=0, conf_level=0.
                      design=("Saltelli (2010) on a scrambled Sobol' sequence, no second-order terms" if method == "sobol"
                              else f"Morris (1991) trajectories on {MORRIS_LEVELS} levels"))
     return out
+
+
+def triangular_from_quantiles(q_low, mode, q_high, *, p=(0.10, 0.90)):
+    """Support ``(low, high)`` of the triangular distribution with this ``mode`` whose ``p`` quantiles
+    are ``q_low`` and ``q_high`` [same units as the inputs].
+
+    A documented 10th-90th percentile range is a spread, not a support: a triangular distribution
+    *on* [p10, p90] puts only about 60 % of its mass between the quantiles it was meant to carry.
+    This is the triangular with the same mode and those quantiles (two equations in two unknowns,
+    solved by :func:`scipy.optimize.fsolve` on the widths ``mode - low``, ``high - mode``).
+
+    Notes
+    -----
+    With ``a < c < b``: F(x) = (x - a)^2 / ((b - a)(c - a)) for x <= c, and
+    1 - F(x) = (b - x)^2 / ((b - a)(b - c)) for x >= c (Johnson, Kotz & Balakrishnan 1995, ch. 26).
+    Requires ``q_low < mode < q_high``, and each quantile on its side of the mode.
+    """
+    from scipy.optimize import fsolve
+
+    c, (pl, ph) = float(mode), p
+    if not q_low < c < q_high:
+        raise ValueError(f"need q_low < mode < q_high, got {q_low!r}, {mode!r}, {q_high!r}")
+
+    def eqs(logw):
+        a, b = c - np.exp(logw[0]), c + np.exp(logw[1])
+        return [(q_low - a) ** 2 / ((b - a) * (c - a)) - pl, (b - q_high) ** 2 / ((b - a) * (b - c)) - (1 - ph)]
+
+    w0 = np.log([2.0 * (c - q_low), 2.0 * (q_high - c)])
+    w, info, ok, msg = fsolve(eqs, w0, full_output=True, xtol=1e-13)
+    if ok != 1 or max(abs(np.asarray(eqs(w)))) > 1e-9:
+        raise ValueError(f"no triangular with mode {c} has quantiles {p} at ({q_low}, {q_high}): {msg}")
+    return float(c - np.exp(w[0])), float(c + np.exp(w[1]))
