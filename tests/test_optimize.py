@@ -54,7 +54,7 @@ def test_emission_optimal_is_region_independent_when_proportional():
 
 def test_inference_aware_optimum_is_smaller_and_longer_and_matches_brute_force():
     base = ss.optimize(target_loss=2.1, **KW)
-    inf = ss.optimize(target_loss=2.1, inference_tokens=1e13, **KW)
+    inf = ss.optimize(target_loss=2.1, inference_tokens=1e13, inference_mfu=float(mfu_default_epoch(8)), **KW)
     assert (inf.n_params < base.n_params).all() and (inf.n_tokens > base.n_tokens).all()
     assert inf.attrs["method"].startswith("golden")
     best, step, grid_min = brute_force_target(2.1, inference_tokens=1e13, **KW)
@@ -168,7 +168,8 @@ def test_chip_search_uses_defaults(side):
 
 def test_serving_uses_the_training_settings():
     """Bug 2: serving inside optimize dropped defaults, dtype, goodput and the water/embodied overrides."""
-    kw = dict(target_loss=2.1, hardware="H100", region="FR", n_chips=1024, inference_tokens=1e13)
+    kw = dict(target_loss=2.1, hardware="H100", region="FR", n_chips=1024, inference_tokens=1e13, mfu="hierarchical",
+              inference_mfu=0.4)  # serving as 2N FLOPs per token: energy per FLOP is comparable across optima
     per_flop = {s: float(ss.optimize(defaults=s, **kw).pipe(lambda r: r.inference_energy_kwh / r.inference_flop))
                 for s in ("low", "central", "high")}
     assert per_flop["low"] < per_flop["central"] < per_flop["high"]
@@ -178,6 +179,41 @@ def test_serving_uses_the_training_settings():
         other = ss.optimize(**kw, **extra)
         assert float(other[var]) != pytest.approx(float(base[var]), rel=1e-3), extra
     assert float(ss.optimize(**kw, wue_l_per_kwh=0.0, ewif_l_per_kwh=0.0).inference_water_l) == 0.0
+
+
+def test_roofline_serving_uses_the_training_settings():
+    """The default (roofline) serving cost: same defaults and overrides as training, at a pinned model size."""
+    kw = dict(target_loss=2.1, hardware="H100", region="FR", n_chips=1024, inference_tokens=1e13,
+              n_params_bounds=(4e9, 4.000001e9))
+    energy = {s: float(ss.optimize(defaults=s, **kw).inference_energy_kwh) for s in ("low", "central", "high")}
+    assert energy["low"] < energy["central"] < energy["high"]
+    base = ss.optimize(**kw)
+    assert base.attrs["inference_mfu_source"].startswith("roofline")
+    assert float(ss.optimize(**kw, wue_l_per_kwh=0.0, ewif_l_per_kwh=0.0).inference_water_l) == 0.0
+    assert float(ss.optimize(**kw, embodied_kgco2e_per_chip=0.0).inference_total_co2e_t) == pytest.approx(
+        float(base.inference_co2e_t), rel=1e-12)
+    assert float(base.inference_total_co2e_t) > float(base.inference_co2e_t)  # serving chips' embodied carbon
+    # a larger batch serves more tokens per joule
+    big = ss.optimize(**kw, inference_batch_size=512)
+    small = ss.optimize(**kw, inference_batch_size=8)
+    assert float(big.inference_energy_kwh) < float(base.inference_energy_kwh) < float(small.inference_energy_kwh)
+
+
+def test_roofline_serving_optimum_matches_brute_force_with_the_same_model():
+    from scalesim.solve.optimization import Goal, LifetimeCost
+
+    kw = dict(target_loss=2.1, hardware="H100-SXM5-80GB", region="FR", n_chips=1024, inference_tokens=1e13)
+    r = ss.optimize(**kw)
+    given = dict(law="besiroglu2024", objective="co2e_t", method="auto", n_params_bounds=None, n_tokens_bounds=None,
+                 unique_tokens=None, carbon_budget_t=None, flop_budget=None, max_wall_days=None, max_n_chips=None,
+                 inference_hardware=None, inference_region=None, inference_grid_gco2e_per_kwh=None, inference_mfu=None,
+                 inference_batch_size=None, **kw)
+    goal, cost = Goal.from_inputs(given), LifetimeCost(given)
+    n = xr.DataArray(np.geomspace(float(r.n_params) / 3, float(r.n_params) * 3, 801), dims="cand")
+    grid = cost.spend("co2e_t", cost.evaluate(n, np.minimum(goal.tokens(n), 1e30)))
+    step = float(np.log(n[1] / n[0]))
+    assert abs(np.log(float(r.n_params) / float(n[int(grid.argmin("cand"))]))) <= 2 * step
+    assert float(r.objective) <= float(grid.min()) * (1 + 1e-9)
 
 
 def test_grid_optimum_honours_max_loss_and_rejects_unknown_keywords():

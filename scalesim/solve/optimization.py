@@ -23,6 +23,7 @@ from scalesim.chain.simulation import _as_input, simulate
 from scalesim.models import flops as flop_models
 from scalesim.models import hardware as hw_model
 from scalesim.models.scaling_laws import golden_section_minimize
+from scalesim.solve.serving_cost import RooflineServing
 from scalesim.units import H_PER_DAY
 
 OBJECTIVES = ("co2e_t", "total_co2e_t", "energy_kwh", "flop", "water_l")
@@ -67,7 +68,7 @@ def _tokens_by_bisection(loss, n, target, *, lo=1.0, hi=1e20, n_iter=200):
 def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="besiroglu2024",
              objective="co2e_t", hardware=None, n_chips=None, mfu=None, region=None, grid_gco2e_per_kwh=None,
              inference_tokens=0.0, inference_hardware=None, inference_region=None, inference_grid_gco2e_per_kwh=None,
-             inference_mfu=None, max_wall_days=None, max_n_chips=None, n_params_bounds=None,
+             inference_mfu=None, inference_batch_size=None, max_wall_days=None, max_n_chips=None, n_params_bounds=None,
              n_tokens_bounds=None, unique_tokens=None, method="auto", n_iter=60, **simulate_kwargs):
     """Find the configuration that minimises an objective for a goal, per combination of inputs.
 
@@ -88,10 +89,14 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
     inference_tokens : float
         Lifetime tokens served [-]; each costs 2N FLOPs (Kaplan 2020 Table 1 forward pass) on
         the serving hardware/region (default: the training ones).
+    inference_batch_size : int, optional
+        Concurrent sequences per serving replica for the roofline serving cost (default 256,
+        vLLM's ``max_num_seqs``; the KV cache may cap it). See :mod:`scalesim.solve.serving_cost`.
     inference_mfu : float, optional
-        Serving utilisation [-]; default: the 'epoch' model (MFU while running) at 8 accelerators,
-        evaluated with the same ``defaults``, ``dtype``, ``goodput`` and water/embodied settings as
-        training (serving is built from the training settings; only hardware, region and grid may differ).
+        Serving utilisation [-]: cost serving as 2N FLOPs per token at this MFU (8 accelerators).
+        Default: the roofline model of :func:`scalesim.serve` (memory-bound decode, batching, the
+        replica size with least energy per token, idle fleet capacity), with the same ``defaults``,
+        ``dtype`` and water/embodied settings as training; only hardware, region and grid may differ.
     max_wall_days : float, optional
         Wall-time limit [day]. With ``n_chips`` given, violating configurations are infeasible;
         without it, the smallest chip count meeting the limit is chosen (<= ``max_n_chips``) by
@@ -245,14 +250,16 @@ class LifetimeCost:
         self._check_inference(g)
         self.d_inf = _as_input("inference_tokens", g["inference_tokens"])
         self.serving = bool(np.any(np.asarray(self.d_inf) > 0))
-        self.inference_mfu_source = "given" if g.get("inference_mfu") is not None else \
-            f"the 'epoch' utilisation model at {INFERENCE_N_CHIPS_DEFAULT} accelerators with defaults={self.train.defaults.side!r} (assumption)"
+        flops_serving = g.get("inference_mfu") is not None
+        self.inference_mfu_source = "given: 2N FLOPs per token at this MFU" if flops_serving else \
+            "roofline: scalesim.serve (memory-bound decode, batching, idle fleet capacity)"
+        self.inference_mfu, self.roofline = g.get("inference_mfu"), None
         if self.serving:
-            self.serve = simulation.prepare(self._serving_inputs(g, sim), scope=None)
+            self.serve = simulation.prepare(self._serving_inputs(g, sim, flops_serving), scope=None)
             self.serve_f = simulation.factors(self.serve)
-            self.inference_mfu = self.serve_f["mfu"]
-        else:
-            self.inference_mfu = g.get("inference_mfu")
+            if not flops_serving:
+                self.roofline = RooflineServing(self.serve, self.serve_f, g.get("inference_hardware") or sim["hardware"],
+                                                batch_size=g.get("inference_batch_size"))
         self.chosen = None
 
     @staticmethod
@@ -262,14 +269,14 @@ class LifetimeCost:
             raise ValueError(f"inference_tokens must be finite and >= 0, got {tokens!r}")
 
     @staticmethod
-    def _serving_inputs(g, sim):
+    def _serving_inputs(g, sim, flops_serving):
         own_grid = g.get("inference_grid_gco2e_per_kwh")
         region = g.get("inference_region") if g.get("inference_region") is not None else (None if own_grid is not None else sim["region"])
         grid = own_grid if own_grid is not None else (None if g.get("inference_region") is not None else sim["grid_gco2e_per_kwh"])
-        mfu = g.get("inference_mfu") if g.get("inference_mfu") is not None else "epoch"
-        return {**sim, "flop": 1.0, "hardware": g.get("inference_hardware") or sim["hardware"], "region": region,
-                "grid_gco2e_per_kwh": grid, "mfu": mfu, "n_chips": INFERENCE_N_CHIPS_DEFAULT,
-                "start_hour": None, "chip_hours": None}
+        own = {"flop": 1.0, "mfu": g.get("inference_mfu"), "chip_hours": None} if flops_serving else \
+            {"flop": None, "mfu": None, "chip_hours": 1.0}  # roofline: time comes from serve, set per N
+        return {**sim, **own, "hardware": g.get("inference_hardware") or sim["hardware"], "region": region,
+                "grid_gco2e_per_kwh": grid, "n_chips": INFERENCE_N_CHIPS_DEFAULT, "start_hour": None}
 
     def evaluate(self, n, d):
         """(training outputs, serving outputs or None, serving FLOPs) at (N, D), as dicts of DataArrays."""
@@ -284,6 +291,8 @@ class LifetimeCost:
         inf_flop = flop_models.inference_flop_per_token(n) * self.d_inf
         if not self.serving:
             return tr, None, inf_flop
+        if self.roofline is not None:
+            return tr, self.roofline.outputs(n, self.d_inf), inf_flop
         inf = simulation.outputs(self.serve, dict(self.serve_f), flop=xr.where(inf_flop > 0, inf_flop, 1.0), n_chips=None)
         return tr, {k: v * (inf_flop > 0) for k, v in inf.items()}, inf_flop  # zero where nothing is served
 
@@ -338,6 +347,8 @@ def report(goal, cost, n_opt, d_opt, use_closed):
                      inference_tokens=json.dumps(np.asarray(cost.d_inf).tolist()),
                      inference_mfu=json.dumps(np.asarray(cost.inference_mfu).tolist() if cost.inference_mfu is not None else None),
                      inference_mfu_source=cost.inference_mfu_source)
+    if cost.serving:
+        out.attrs["notes"] = "; ".join(sorted(set(filter(None, out.attrs.get("notes", "").split("; ") + cost.serve.notes))))
     return out
 
 
@@ -356,6 +367,8 @@ def _optimum_variables(goal, cost, parts, n_opt, d_opt, n_eval, d_eval, objectiv
         for v in ("energy_kwh", "co2e_t", "total_co2e_t", "water_l"):
             out[f"inference_{v}"] = inf[v]
             out[f"lifetime_{v}"] = tr[v] + inf[v]
+        if "inference_replica_chips" in inf:
+            out["inference_replica_chips"] = inf["inference_replica_chips"]
     out["objective"] = objective
     if goal.lw.form == "chinchilla" and goal.name == "target_loss":
         ref = laws.compute_optimal(laws.min_flop(goal.G, law=goal.law), law=goal.law)
@@ -379,6 +392,9 @@ def _attach(ds, objective, law, goal, closed):
     ds["n_tokens"].attrs.update(units="1", long_name="training tokens at the optimum", description="Optimal training tokens.")
     if "inference_flop" in ds:
         ds["inference_flop"].attrs.update(units="FLOP", long_name="serving compute", description="2N FLOPs per served token.")
+    if "inference_replica_chips" in ds.data_vars:
+        ds["inference_replica_chips"].attrs.update(units="1", long_name="accelerators per serving replica",
+                                                   description="Replica size with least energy per token (roofline serving).")
     if "n_chips" in ds.data_vars:
         ds["n_chips"].attrs.update(units="1", long_name="accelerators", description="Smallest chip count meeting max_wall_days.")
     return ds
