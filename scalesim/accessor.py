@@ -57,6 +57,81 @@ class ScalesimAccessor:
         return p.rename(f"prob_{variable}_less").assign_attrs(units="1", long_name=f"P({variable}[{a}] < {variable}[{b}])")
 
 
+    def methods(self, *, bibtex=True):
+        """A citable methods paragraph for this exact result, with its references as BibTeX.
+
+        Built from the attrs only: the models that produced each output, every default used (value,
+        range, data year and source), the Monte Carlo distributions and seed, and scalesim's version.
+        Returns a string: the paragraph, then (``bibtex=True``) the BibTeX entries it cites.
+        """
+        ds = self._ds
+        a = ds.attrs
+        version = a.get("scalesim_version", "?")
+        models = {v: ds[v].attrs["model"] for v in ds.data_vars if ds[v].attrs.get("model")}
+        text = [f"Footprints were simulated with scalesim {version} [scalesim]."]
+        if a.get("flop_model"):
+            text.append(f"Training compute follows {a['flop_model']} [kaplan2020].")
+        for var, model in models.items():
+            text.append(f"{var} comes from the model '{model}'.")
+        used = self.defaults
+        if used:
+            parts = []
+            for d in used:
+                rng = f" (range {_g(d.get('low'))}-{_g(d.get('high'))})" if d.get("low") not in ("", None) else ""
+                year = f", {d['year']}" if d.get("year") not in ("", None) else ""
+                parts.append(f"{d['name']} = {_g(d.get('value'))}{rng} [{d.get('source', '')}{year}]")
+            text.append("Defaults used: " + "; ".join(parts) + ".")
+        text.append("Facility energy applies PUE once to IT energy; operational emissions are location-based "
+                    "(facility energy x annual grid intensity) [patterson2021]; embodied emissions are amortised "
+                    "per accelerator-hour [luccioni2023].")
+        if a.get("samples"):
+            kinds = ", ".join(json.loads(a.get("distributions", "{}")))
+            text.append(f"Uncertainty: {a['samples']} Monte Carlo samples (seed {a.get('seed', 0)}); each default is "
+                        f"drawn from a triangular distribution (low, central, high) on its documented range, with one "
+                        f"uniform per sample and kind of input shared by every configuration (common random numbers) "
+                        f"for: {kinds}. Intervals are quantiles over the samples.")
+        if a.get("method") in ("sobol", "morris"):
+            cite = "saltelli2010" if a["method"] == "sobol" else "morris1991"
+            text.append(f"Sensitivity: {a.get('design', a['method'])}, n = {a.get('n')}, {a.get('n_evaluations')} "
+                        f"evaluations, seed {a.get('seed')} [{cite}; herman2017].")
+        paragraph = " ".join(text)
+        if not bibtex:
+            return paragraph
+        keys = ["scalesim", "kaplan2020", "patterson2021", "luccioni2023"]
+        keys += ["saltelli2010", "herman2017"] if a.get("method") == "sobol" else []
+        keys += ["morris1991", "herman2017"] if a.get("method") == "morris" else []
+        return paragraph + "\n\n" + "\n\n".join(BIBTEX[k].replace("{version}", version) for k in keys) + "\n"
+
+
+def _g(v):
+    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+
+
+#: BibTeX of the works a methods paragraph cites.
+BIBTEX = {
+    "scalesim": "@software{scalesim,\n  title = {scalesim: what-if simulator for the footprint of training and serving "
+                "large language models},\n  author = {{scalesim developers}},\n  version = {{version}},\n  year = {2026}\n}",
+    "kaplan2020": "@article{kaplan2020,\n  title = {Scaling Laws for Neural Language Models},\n  author = {Kaplan, Jared "
+                  "and others},\n  journal = {arXiv preprint arXiv:2001.08361},\n  year = {2020}\n}",
+    "patterson2021": "@article{patterson2021,\n  title = {Carbon Emissions and Large Neural Network Training},\n  "
+                     "author = {Patterson, David and others},\n  journal = {arXiv preprint arXiv:2104.10350},\n  year = {2021}\n}",
+    "luccioni2023": "@article{luccioni2023,\n  title = {Estimating the Carbon Footprint of {BLOOM}, a 176{B} Parameter "
+                    "Language Model},\n  author = {Luccioni, Alexandra Sasha and Viguier, Sylvain and Ligozat, Anne-Laure},"
+                    "\n  journal = {Journal of Machine Learning Research},\n  volume = {24},\n  number = {253},\n  "
+                    "year = {2023}\n}",
+    "saltelli2010": "@article{saltelli2010,\n  title = {Variance based sensitivity analysis of model output. Design and "
+                    "estimator for the total sensitivity index},\n  author = {Saltelli, Andrea and others},\n  journal = "
+                    "{Computer Physics Communications},\n  volume = {181},\n  pages = {259--270},\n  year = {2010},\n  "
+                    "doi = {10.1016/j.cpc.2009.09.018}\n}",
+    "morris1991": "@article{morris1991,\n  title = {Factorial Sampling Plans for Preliminary Computational Experiments},"
+                  "\n  author = {Morris, Max D.},\n  journal = {Technometrics},\n  volume = {33},\n  number = {2},\n  "
+                  "pages = {161--174},\n  year = {1991},\n  doi = {10.1080/00401706.1991.10484804}\n}",
+    "herman2017": "@article{herman2017,\n  title = {{SALib}: An open-source Python library for Sensitivity Analysis},\n  "
+                  "author = {Herman, Jon and Usher, Will},\n  journal = {Journal of Open Source Software},\n  volume = {2},"
+                  "\n  number = {9},\n  pages = {97},\n  year = {2017},\n  doi = {10.21105/joss.00097}\n}",
+}
+
+
 class _Uncached:
     """``ds.scalesim``: a new accessor on each access, not cached on the Dataset.
 

@@ -119,3 +119,111 @@ def test_bad_sensitivity_input(kw, match):
     output = kw.pop("output", "co2e_t")
     with pytest.raises(ValueError, match=match):
         ss.sensitivity(output, **kw, **KW)
+
+
+# ----------------------------------------------------------------------------- calibrated intervals
+@pytest.fixture(scope="module")
+def intervals():
+    return ss.validate(mode="prediction", samples=300, seed=0)
+
+
+def test_validation_intervals_are_ordered_and_flagged(intervals):
+    from scalesim.validation import criterion_mask, interval_coverage
+
+    band = intervals.chip_hours_quantiles_loo.where(criterion_mask(intervals), drop=True)
+    assert band.sizes["run"] >= 15 and list(band["quantile"].values) == [0.05, 0.25, 0.5, 0.75, 0.95]
+    assert bool((band.diff("quantile") >= 0).all()) and bool((band.diff("quantile").sum("quantile") > 0).all())
+    rep = intervals.chip_hours_reported
+    inside = (rep >= band.sel(quantile=0.05)) & (rep <= band.sel(quantile=0.95))
+    np.testing.assert_array_equal(intervals.chip_hours_in_90_loo.sel(run=band.run).values, inside.astype(float).values)
+    cov = interval_coverage(intervals)
+    for q in ("chip_hours", "co2e_t"):
+        c = cov[q]
+        assert 0 <= c["in_50"] <= c["in_90"] <= 1 and c["n"] >= 10
+        np.testing.assert_allclose(c["in_90"] + c["below_5"] + c["above_95"], 1.0)
+
+
+def test_a_runs_interval_does_not_use_its_own_outcome():
+    from scalesim import runs as runs_data
+
+    rows = [dict(r) for r in runs_data.published_runs()]
+    name = "Llama 2 70B"
+    a = ss.validate(mode="prediction", samples=100, runs=rows)
+    for r in rows:
+        if r["model"] == name:
+            r["chip_hours"] = str(float(r["chip_hours"]) * 3)
+    b = ss.validate(mode="prediction", samples=100, runs=rows)
+    np.testing.assert_allclose(a.chip_hours_quantiles_loo.sel(run=name), b.chip_hours_quantiles_loo.sel(run=name))
+    assert not np.allclose(a.chip_hours_quantiles_loo.sel(run="Llama 2 7B"), b.chip_hours_quantiles_loo.sel(run="Llama 2 7B"))
+
+
+def test_the_shipped_spread_is_narrower_than_the_jackknife():
+    from scalesim.validation import criterion_mask
+
+    wide = ss.validate(mode="prediction", samples=200, interval_spread="loo_empirical")
+    narrow = ss.validate(mode="prediction", samples=200, interval_spread="shipped")
+    w = lambda d: (d.chip_hours_quantiles_loo.sel(quantile=0.95) / d.chip_hours_quantiles_loo.sel(quantile=0.05))  # noqa: E731
+    m = criterion_mask(wide)
+    assert float(w(wide).where(m).median()) > float(w(narrow).where(m).median())
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(mode="accounting", samples=10), "samples: intervals are for mode='prediction'"),
+    (dict(mode="prediction", samples=0), "samples must be a whole number >= 2"),
+    (dict(mode="prediction", samples=10, interval_spread="wide"), "interval_spread must be one of"),
+])
+def test_bad_validation_interval_input(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ss.validate(**kw)
+
+
+def test_triangular_from_quantiles_recovers_its_quantiles():
+    from scalesim.steps import triangular_ppf
+
+    lo, hi = uncertainty.triangular_from_quantiles(0.7, 1.0, 1.2)
+    np.testing.assert_allclose(triangular_ppf(np.array([0.1, 0.9]), lo, 1.0, hi), [0.7, 1.2], rtol=1e-9)
+    assert lo < 0.7 and hi > 1.2
+    with pytest.raises(ValueError, match="need q_low < mode < q_high"):
+        uncertainty.triangular_from_quantiles(1.1, 1.0, 1.2)
+
+
+# ----------------------------------------------------------------------------- everywhere users look
+def test_cli_table_shows_median_and_interval(capsys):
+    from scalesim.interface import cli
+
+    assert cli.main(["simulate", "--n-params", "70e9", "--n-tokens", "2e12", "--hardware", "h100", "--n-chips", "2048",
+                     "--region", "FR,US", "--samples", "200", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    r = ss.simulate(**KW, samples=200, seed=1).co2e_t.sel(region="US").quantile([0.05, 0.5, 0.95], dim="sample").values
+    assert f"{r[1]:.4g} [{r[0]:.4g}, {r[2]:.4g}]" in out
+    assert cli.main(["simulate", "--n-params", "70e9", "--n-tokens", "2e12", "--hardware", "h100", "--n-chips", "2048",
+                     "--region", "FR", "--samples", "50", "--format", "csv"]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "co2e_t_p05" in head and "co2e_t_median" in head and "co2e_t_p95" in head
+
+
+def test_methods_paragraph_names_the_run():
+    r = ss.simulate(**KW, samples=50, seed=4)
+    text = r.scalesim.methods()
+    assert "50 Monte Carlo samples (seed 4)" in text and "grid_gco2e_per_kwh:FR" in text and "Ember" in text
+    assert "structural" in text and "@article{patterson2021" in text and "version = {0.1.0}" in text
+    assert "Monte Carlo" not in ss.simulate(**KW).scalesim.methods(bibtex=False)
+    s = ss.sensitivity("co2e_t", n=16, **KW)
+    assert "@article{saltelli2010" in s.scalesim.methods() and "n = 16" in s.scalesim.methods()
+
+
+def test_uncertainty_figures_render(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scalesim.interface import plotting
+
+    ds = ss.simulate(n_params=[1e9, 1e10, 1e11], n_tokens=2e11, hardware="h100", n_chips=256, region=["FR", "US"],
+                     samples=50)
+    ax = plotting.plot_bands(ds)
+    assert len(ax.lines) == 2 and ax.get_ylabel().startswith("operational emissions")
+    s = ss.sensitivity("co2e_t", n=32, **KW)
+    ax = plotting.plot_sobol_bars(s, select={"region": "US"})
+    assert len(ax.patches) == 2 * s.sizes["input"]
+    with pytest.raises(ValueError, match="must have dimension"):
+        plotting.plot_bands(ss.simulate(**KW))

@@ -109,8 +109,15 @@ def _emit(ds, fmt, out=None):
 
 def _frame(ds, cols):
     import pandas as pd
+    import xarray as xr
 
     sub = ds[cols].reset_coords(drop=True)
+    if "sample" in sub.dims:  # Monte Carlo: <c>_p05, <c>_median, <c>_p95 columns instead of every sample
+        q = sub.quantile([0.05, 0.5, 0.95], dim="sample")
+        parts = {f"{c}_{name}": q[c].sel(quantile=p, drop=True) for c in cols
+                 for p, name in ((0.05, "p05"), (0.5, "median"), (0.95, "p95"))}
+        sub = xr.Dataset(parts)
+        cols = list(parts)
     if not sub.dims:
         return pd.DataFrame({c: [sub[c].item()] for c in cols}).set_index(cols[0])
     return sub.to_dataframe()[cols]

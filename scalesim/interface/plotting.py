@@ -221,6 +221,79 @@ def plot_validation_panels(ds):
 
 
 #: Figure names usable in scenario files (``[output] figures = [...]``).
+def plot_bands(ds, ax=None, *, var="co2e_t", x="n_params", by="region", q=(0.05, 0.95), select=None):
+    """``var`` against ``x`` with the median and a central interval over ``sample`` per ``by`` (log-log).
+
+    ``ds`` is a Monte Carlo result (``simulate(..., samples=N)``) with dims ``x``, ``by`` and ``sample``.
+    """
+    _need(ds, var, (x, by, "sample"))
+    da = _reduce_to(ds[var], (x, by, "sample"), select)
+    band = da.quantile([q[0], 0.5, q[1]], dim="sample")
+    ax = _axes(ax, figsize=(6, 4))
+    for i, key in enumerate(da[by].values):
+        b = band.sel({by: key})
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        ax.fill_between(da[x].values, b.isel(quantile=0).values, b.isel(quantile=2).values, color=colour, alpha=0.25,
+                        linewidth=0)
+        ax.plot(da[x].values, b.isel(quantile=1).values, color=colour, label=str(key))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(label(ds[x]) if x in ds.coords and ds[x].attrs else x)
+    ax.set_ylabel(label(ds[var]))
+    ax.set_title(f"median and {round(100 * (q[1] - q[0]))} % interval over {ds.sizes['sample']} samples", fontsize=9)
+    ax.legend(title=by, fontsize=8)
+    return ax
+
+
+def plot_sobol_bars(s, ax=None, *, select=None):
+    """Horizontal bars of first-order and total Sobol' indices per input (:func:`scalesim.sensitivity`)."""
+    for v in ("S1", "ST"):
+        _need(s, v, ("input",))
+    s = s[["S1", "ST", "S1_conf", "ST_conf"]]
+    s = s.sel({k: v for k, v in (select or {}).items() if k in s.dims})
+    s = s.isel({d: 0 for d in s.dims if d != "input"})
+    order = np.argsort(s["ST"].values)
+    names = s["input"].values[order]
+    ax = _axes(ax, figsize=(6, 0.35 * len(names) + 1.2))
+    y = np.arange(len(names))
+    for off, v, colour in ((-0.2, "ST", OKABE_ITO[3]), (0.2, "S1", OKABE_ITO[0])):
+        ax.barh(y + off, s[v].values[order], height=0.4, xerr=s[v + "_conf"].values[order], color=colour,
+                label={"ST": "total (ST)", "S1": "first order (S1)"}[v], error_kw=dict(lw=0.8))
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Sobol' index [-]")
+    ax.set_title(f"sensitivity of {s.attrs.get('output', 'output')}", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_validation_intervals(ds, ax=None, *, quantity="chip_hours"):
+    """Leave-one-out 50 % and 90 % intervals per run (ratio to the reported value), ``validate(samples=N)``."""
+    _need(ds, f"{quantity}_quantiles_loo", ("run",))
+    band = ds[f"{quantity}_quantiles_loo"] / ds[f"{quantity}_reported"]
+    keep = np.isfinite(band.sel(quantile=0.5).values)
+    band = band.isel(run=keep)
+    ax = _axes(ax, figsize=(6, 0.28 * int(keep.sum()) + 1.5))
+    y = np.arange(band.sizes["run"])
+    inside = ds[f"{quantity}_in_90_loo"].isel(run=keep).values == 1
+    ax.hlines(y, band.sel(quantile=0.05), band.sel(quantile=0.95), color=OKABE_ITO[1], lw=2, label="90 % interval")
+    ax.hlines(y, band.sel(quantile=0.25), band.sel(quantile=0.75), color=OKABE_ITO[3], lw=5, label="50 % interval")
+    ax.plot(band.sel(quantile=0.5), y, "|", color="k", ms=8, label="median")
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.plot(np.ones(int((~inside).sum())), y[~inside], "x", color=OKABE_ITO[4], label="reported outside 90 %")
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([0.1, 0.2, 0.5, 1.0, 2.0, 5.0]))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(y, [str(r)[:32] for r in band["run"].values], fontsize=7)
+    ax.set_xlabel(f"predicted / reported {quantity.replace('_', '-')} (leave-one-out)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.invert_yaxis()
+    return ax
+
+
 FIGURES = {
     "emissions_plane": plot_emissions_plane,
     "pareto_front": plot_pareto_front,
@@ -337,7 +410,37 @@ def _model_figures():
         return plot_schedule_hours()
 
     return {"throughput_validation": throughput_validation, "serve_energy_vs_batch": serve_energy_vs_batch,
-            "schedule_saving_vs_slack": schedule_saving_vs_slack, "schedule_hours": schedule_hours}
+            "schedule_saving_vs_slack": schedule_saving_vs_slack, "schedule_hours": schedule_hours,
+            **_uncertainty_figures()}
+
+
+def _uncertainty_figures():
+    """Figures with intervals: bands per region, Sobol' bars, calibrated validation intervals."""
+    import scalesim as ss
+
+    def co2e_bands():
+        ds = ss.simulate(n_params=ss.logspace(1e9, 1e12, 16), n_tokens=2e12, hardware="H100-SXM5-80GB", n_chips=2048,
+                         region=["SE", "FR", "US", "IN"], samples=500, seed=0)
+        return plot_bands(ds).figure
+
+    def sobol_bars():
+        s = ss.sensitivity("co2e_t", n=1024, seed=0, n_params=70e9, n_tokens=2e12, hardware="H100-SXM5-80GB",
+                           n_chips=2048, region="US")
+        return plot_sobol_bars(s).figure
+
+    def validation_intervals():
+        import importlib
+
+        import matplotlib.pyplot as plt
+
+        ds = importlib.import_module("scalesim.validation").validate(mode="prediction", samples=1000, seed=0)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 7), sharey=False)
+        plot_validation_intervals(ds, axes[0], quantity="chip_hours")
+        plot_validation_intervals(ds, axes[1], quantity="co2e_t")
+        fig.tight_layout()
+        return fig
+
+    return {"co2e_bands": co2e_bands, "sobol_bars": sobol_bars, "validation_intervals": validation_intervals}
 
 
 def make_all_figures(out_dir="figures", *, formats=("png", "pdf"), only=None):

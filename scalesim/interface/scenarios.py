@@ -561,11 +561,14 @@ def summary_frame(ds, columns=DEFAULT_TABLE):
     """Headline numbers as a ``pandas.DataFrame``.
 
     One row per configuration (the swept inputs as index) when the result has at most
-    200 configurations; otherwise min/median/max of each column.
+    200 configurations; otherwise min/median/max of each column. A Monte Carlo result (a
+    ``sample`` dim) shows each uncertain value as ``median [p5, p95]`` over the samples.
     """
     import pandas as pd
 
     cols = [c for c in columns if c in ds.data_vars] or [c for c in HEADLINE if c in ds.data_vars]
+    if "sample" in ds.dims:
+        return _interval_frame(ds, cols)
     sub = ds[cols]
     n = int(np.prod([sub.sizes[d] for d in sub.dims])) if sub.dims else 1
     if n <= _TIDY_MAX_ROWS:
@@ -578,3 +581,32 @@ def summary_frame(ds, columns=DEFAULT_TABLE):
     df = pd.DataFrame(stats).T
     df.index.name = "variable"
     return df
+
+
+def _interval_frame(ds, cols):
+    """One row per configuration; cells ``median [p5, p95]`` over ``sample`` (plain values where not sampled)."""
+    sub = ds[cols].reset_coords(drop=True)
+    q = sub.quantile([0.05, 0.5, 0.95], dim="sample")
+    conf_dims = [d for d in sub.dims if d != "sample"]
+    n = int(np.prod([sub.sizes[d] for d in conf_dims])) if conf_dims else 1
+    if n > _TIDY_MAX_ROWS:  # many configurations: min/median/max of the per-configuration medians
+        return summary_frame(q.sel(quantile=0.5, drop=True), cols)
+    flat = q.to_dataframe()[cols] if conf_dims else None
+    import pandas as pd
+
+    def cell(c, key):
+        if "sample" not in ds[c].dims:
+            v = float(flat.xs(0.5, level="quantile")[c].loc[key]) if conf_dims else float(q[c].sel(quantile=0.5))
+            return _fmt_number(v)
+        lo, mid, hi = ((flat.xs(p, level="quantile")[c].loc[key] if conf_dims else float(q[c].sel(quantile=p)))
+                       for p in (0.05, 0.5, 0.95))
+        return f"{_fmt_number(mid)} [{_fmt_number(lo)}, {_fmt_number(hi)}]"
+    if not conf_dims:
+        return pd.DataFrame({c: [cell(c, None)] for c in cols})
+    index = flat.xs(0.5, level="quantile").index
+    return pd.DataFrame({c: [cell(c, k) for k in index] for c in cols}, index=index)
+
+
+def _fmt_number(v):
+    a = abs(v)
+    return "nan" if not np.isfinite(v) else f"{v:.4g}" if a == 0 or 1e-3 <= a < 1e6 else f"{v:.3e}"

@@ -238,6 +238,7 @@ def sensitivity(output="co2e_t", *, method="sobol", n=512, seed=0, conf_level=0.
     out.attrs.update(method=method, n=int(n), seed=int(seed), output=output, n_evaluations=int(X.shape[0]),
                      conf_level=float(conf_level), distributions=probe.attrs["distributions"],
                      inputs=ds.attrs.get("inputs", "{}"), scalesim_version=ds.attrs.get("scalesim_version", ""),
+                     defaults_used=ds.attrs.get("defaults_used", "[]"), flop_model=ds.attrs.get("flop_model", ""),
                      design=("Saltelli (2010) on a scrambled Sobol' sequence, no second-order terms" if method == "sobol"
                              else f"Morris (1991) trajectories on {MORRIS_LEVELS} levels"))
     return out
