@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) bench/run_bench.py && $(PY) bench/bench_throughput.py
+	$(PY) bench/run_bench.py && $(PY) bench/bench_throughput.py && $(PY) bench/bench_uncertainty.py
 
 figures: $(STAMP)
 	$(VENV)/bin/scalesim figures --out figures

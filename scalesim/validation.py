@@ -176,6 +176,20 @@ INTERVAL_SPREADS = ("loo_empirical", "loo_quantiles", "loo_support", "shipped")
 INTERVAL_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 
 
+def _mc_quantiles(mc, ci, c_basis):
+    """``{<q>_pNN_loo: value}`` of a Monte Carlo prediction (tCO2e in the run's own basis)."""
+    it = mc["it_energy_kwh"]
+    mc_q = {"chip_hours": mc["chip_hours"],
+            "co2e_t": None if not np.isfinite(ci) else mc["co2e_t"] if c_basis == "facility" else it * ci / 1e6}
+    out = {}
+    for q, da in mc_q.items():
+        values = (np.full(len(INTERVAL_QUANTILES), np.nan) if da is None or "sample" not in da.dims
+                  else da.quantile(list(INTERVAL_QUANTILES), dim="sample").values)
+        for p, v in zip(INTERVAL_QUANTILES, values):
+            out[f"{q}_p{round(100 * p):02d}_loo"] = float(v)
+    return out
+
+
 def _residual_ratios(fit_rows, exclude, goodput):
     """Effective / (structural x goodput) MFU of the fit runs not excluded, as the goodput fit sees them."""
     from scalesim.calibration import utilisation as fits
@@ -279,15 +293,7 @@ def _predict_row(row, hw, *, mfu_model, power_model, power_basis, loo, group, fi
         out["co2e_t_predicted" + sfx] = (np.nan if not np.isfinite(ci) else _sim_scalar(ds, "co2e_t")
                                          if c_basis == "facility" else it * ci / 1e6)
     if samples:
-        mc = run_sim(group if loo else (), mc=True)
-        it = mc["it_energy_kwh"]
-        mc_q = {"chip_hours": mc["chip_hours"],
-                "co2e_t": None if not np.isfinite(ci) else mc["co2e_t"] if c_basis == "facility" else it * ci / 1e6}
-        for q, da in mc_q.items():
-            values = (np.full(len(INTERVAL_QUANTILES), np.nan) if da is None or "sample" not in da.dims
-                      else da.quantile(list(INTERVAL_QUANTILES), dim="sample").values)
-            for p, v in zip(INTERVAL_QUANTILES, values):
-                out[f"{q}_p{round(100 * p):02d}_loo"] = float(v)
+        out.update(_mc_quantiles(run_sim(group if loo else (), mc=True), ci, c_basis))
     if not np.isfinite(ci):
         reasons.append("co2e: grid intensity not reported")
     if not np.isfinite(pue) and e_basis != "it":

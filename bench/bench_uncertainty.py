@@ -1,0 +1,44 @@
+"""Monte Carlo benchmark (`make bench`): simulate with samples vs simulate on the same number of cells.
+
+10^3 samples x 10^4 configurations (100 model sizes x 100 regions) against one simulate call on
+10^7 cells without samples (the same 10^4 configurations x 1000 token counts). Target: the Monte
+Carlo run reaches >= 0.5 of the plain simulate's cells per second. Also times a Sobol' analysis.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import scalesim as ss
+from scalesim import catalog
+
+
+def best_of(fn, repeat=2):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(n_samples=1000, n_sizes=100, n_regions=100):
+    regions = catalog.region_ids("country")[:n_regions]
+    kw = dict(n_params=ss.logspace(1e8, 1e12, n_sizes), hardware="H100-SXM5-80GB", n_chips=1024, region=regions)
+    cells = n_samples * n_sizes * len(regions)
+    t_mc = best_of(lambda: ss.simulate(n_tokens=2e12, samples=n_samples, seed=0, **kw))
+    t_plain = best_of(lambda: ss.simulate(n_tokens=ss.logspace(1e10, 1e14, n_samples), **kw))
+    ratio = t_plain / t_mc
+    print(f"simulate, {n_samples} samples x {n_sizes * len(regions)} configurations = {cells:.1e} cells: "
+          f"{t_mc:.2f} s ({cells / t_mc:.2e} cells/s)")
+    print(f"simulate without samples on {cells:.1e} cells: {t_plain:.2f} s ({cells / t_plain:.2e} cells/s)")
+    print(f"Monte Carlo / plain speed ratio: {ratio:.2f} (target >= 0.5)")
+    t_sobol = best_of(lambda: ss.sensitivity("co2e_t", n=1024, n_params=70e9, n_tokens=2e12, hardware="h100",
+                                             n_chips=2048, region=regions[:10]), repeat=1)
+    print(f"sensitivity (Sobol', n=1024, 10 regions): {t_sobol:.2f} s")
+    return ratio
+
+
+if __name__ == "__main__":
+    main()  # the ratio is reported, not asserted (see README, Performance)
