@@ -18,7 +18,7 @@ import numpy as np
 
 from scalesim import units as u
 
-NUMBER, STRING, LABEL, STEP, CHOICE = "number", "string", "label", "step", "choice"
+NUMBER, STRING, LABEL, STEP, CHOICE, SERIES = "number", "string", "label", "step", "choice", "series"
 DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32", "int8", "nvfp4", "mxfp4")
 SIDES = ("low", "central", "high")
 
@@ -27,7 +27,8 @@ SIDES = ("low", "central", "high")
 class Input:
     """One input: how it is given, checked and labelled.
 
-    ``many``: True (a list becomes a dimension), False (a single value) or ``"pair"`` ((lo, hi)).
+    ``many``: True (a list becomes a dimension), False (a single value), ``"pair"`` ((lo, hi)) or
+    ``"names"`` (a name or a list of names, not a dimension).
     ``check``: 'positive', 'non-negative', 'count', 'fraction', 'pue', 'hour', 'hardware', 'region',
     'law', 'variable', or a tuple of allowed values.
     """
@@ -81,7 +82,19 @@ SIMULATE = _table(
     Input("samples", NUMBER, False, "count", "1",
           "Monte Carlo: draw every default from its range this many times (a 'sample' dim; common random numbers)"),
     Input("seed", NUMBER, False, "seed", "1", "seed of the Monte Carlo draws (same seed, same numbers on any machine)"),
+    Input("intensity_series", SERIES, False, "series", u.UNIT_GCO2E_PER_KWH,
+          "hourly grid intensity over the run: a DataArray on 'time', a CSV path (datetime,gco2e_per_kwh), "
+          "or 'synthetic' (the region's typical year)"),
+    Input("start", STRING, False, "timestamp", "", "start of the run on the intensity series (default: its first hour)"),
+    Input("schedule", CHOICE, False, ("immediate", "flexible_start", "pause_resume"), "",
+          "carbon-aware schedule on the intensity series (net of idle power and stretched embodied carbon)"),
+    Input("slack", NUMBER, False, "non-negative", "1", "extra wall-clock time allowed, as a fraction of the run"),
 )
+
+#: Inputs whose value may lie outside its :data:`PLAUSIBLE` range on purpose (declared apart from
+#: the table above so it stays the last argument of simulate).
+SIMULATE["allow_unusual"] = Input("allow_unusual", STRING, "names", "unusual", "",
+                                  "inputs whose value is outside its plausible range on purpose (e.g. n_params)")
 
 #: Inputs of :func:`scalesim.optimize` beyond the simulate inputs it shares.
 OPTIMIZE = _table(
@@ -127,6 +140,10 @@ def reason(check, v):
 
         (catalog.get_hardware if check == "hardware" else catalog.get_region)(v)
         return None
+    if check == "unusual":
+        return None if v in PLAUSIBLE else f"must name an input with a plausible range ({', '.join(PLAUSIBLE)})"
+    if check in ("series", "timestamp"):
+        return None if isinstance(v, str) and v else "must be a non-empty string"
     if check == "law":
         from scalesim.laws import LAWS
 
@@ -141,8 +158,12 @@ def reason(check, v):
             return None
         close = difflib.get_close_matches(v, list(variables.VARIABLES), n=3)
         return "unknown output variable" + (f"; closest: {', '.join(close)}" if close else "")
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return f"must be a number, not {type(v).__name__}"
     if not np.isfinite(v):
         return "must be finite"
+    if abs(v) > SUPPORTED_MAX:
+        return f"must be at most {SUPPORTED_MAX:g} in magnitude (the supported range: larger values overflow)"
     return {
         "positive": None if v > 0 else "must be > 0",
         "non-negative": None if v >= 0 else "must be >= 0",
@@ -170,10 +191,114 @@ def check_array(spec, values):
 def _bad_masks(check, arr):
     finite = np.isfinite(arr)
     yield "positive", ~finite  # 'must be finite' from reason()
+    yield "supported", np.abs(np.where(finite, arr, 0.0)) > SUPPORTED_MAX
     masks = {"positive": arr <= 0, "non-negative": arr < 0, "count": (arr < 1) | (arr != np.round(arr)),
              "fraction": (arr <= 0) | (arr > 1), "pue": arr < 1, "hour": (arr < 0) | (arr >= 24),
              "seed": (arr < 0) | (arr != np.round(arr))}
     yield check, masks[check] & finite
+
+
+#: Largest magnitude of a number input. An output multiplies at most five inputs, and
+#: (1e60)^5 = 1e300 is below float64's largest finite value (1.8e308), so no output overflows.
+SUPPORTED_MAX = 1e60
+
+#: Plausible range of an input (lo, hi) and the unit slip a value outside it usually is. A value
+#: outside raises ``ValueError``; to use one on purpose name the input in ``allow_unusual``
+#: (``simulate(n_params=70, ..., allow_unusual="n_params")``; CLI ``--allow-unusual n_params``;
+#: scenarios ``allow_unusual = ["n_params"]``). Zero stays allowed where the check allows it (a
+#: carbon-free supply, no water). Bounds are generous: 10-100x beyond the largest published value.
+PLAUSIBLE = {
+    "n_params": (1e4, 1e15, "a count of parameters (70e9 for a 70B model), not billions"),
+    "n_active_params": (1e4, 1e15, "a count of parameters (37e9 for 37B active), not billions"),
+    "n_tokens": (1e6, 1e17, "a count of tokens (2e12 for 2T), not billions or trillions"),
+    "flop": (None, 1e33, "FLOP (the largest published runs are ~5e26)"),
+    "n_chips": (None, 1e7, "accelerators (the largest clusters have ~2e5)"),
+    "chip_hours": (None, 1e10, "accelerator-hours (the largest published runs used ~1e8)"),
+    "mfu": (1e-3, None, "a fraction (0.4 for 40 %)"),
+    "chip_power_w": (10.0, 5000.0, "watts per accelerator (700 for an H100), not kW"),
+    "grid_gco2e_per_kwh": (1.0, 2000.0, "grams CO2e per kWh (e.g. 400), not kg; 0 for a carbon-free supply"),
+    "inference_grid_gco2e_per_kwh": (1.0, 2000.0, "grams CO2e per kWh (e.g. 400), not kg; 0 for a carbon-free supply"),
+    "pue": (None, 3.0, "facility over IT energy (1.1-2.0 in practice)"),
+    "wue_l_per_kwh": (None, 50.0, "litres per kWh (0.2-5 in practice), not per MWh"),
+    "ewif_l_per_kwh": (None, 50.0, "litres per kWh (1-10 in practice), not per MWh"),
+    "embodied_kgco2e_per_chip": (None, 1e5, "kgCO2e per accelerator incl. host share (~100-3000)"),
+    "lifetime_years": (0.25, 30.0, "years, not months or hours"),
+    "goodput": (0.05, None, "a fraction (0.9 for 90 %)"),
+}
+
+
+def check_plausible(name, values, allow=()):
+    """Raise ``ValueError`` where a number input lies outside :data:`PLAUSIBLE` (unless ``name`` is in ``allow``)."""
+    from scalesim.models._checks import is_lazy
+
+    if name not in PLAUSIBLE or name in allow or is_lazy(values):
+        return
+    lo, hi, slip = PLAUSIBLE[name]
+    arr = np.asarray(getattr(values, "values", values), dtype=float).ravel()
+    arr = arr[np.isfinite(arr) & (arr != 0)]  # zero is the check's business (allowed or not)
+    bad = ((arr < lo) if lo is not None else np.zeros(arr.shape, bool)) | ((arr > hi) if hi is not None else False)
+    if bad.any():
+        v = float(arr[np.argmax(bad)])
+        rng = f">= {lo:g}" if hi is None else f"<= {hi:g}" if lo is None else f"in [{lo:g}, {hi:g}]"
+        raise ValueError(f"{name}={v:g} is implausible (expected {rng}): it should be {slip}; to use it on purpose "
+                         f"pass allow_unusual={name!r}")
+
+
+def allowed_unusual(value):
+    """The names in an ``allow_unusual`` value (a name or a list of names), each checked."""
+    names = [value] if isinstance(value, str) else list(value or ())
+    for n in names:
+        if not isinstance(n, str) or n not in PLAUSIBLE:
+            close = difflib.get_close_matches(str(n), list(PLAUSIBLE), n=1)
+            raise ValueError(f"allow_unusual: {n!r} is not an input with a plausible range"
+                             + (f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(PLAUSIBLE)}"))
+    return tuple(names)
+
+
+def check_value(spec, value, allow=()):
+    """Check one input given to the API (type, single value or list, range, plausibility); raise ``ValueError``.
+
+    Numbers come back as float arrays (0-d for a scalar), pairs as a tuple of floats, the rest unchanged.
+    """
+    name = spec.name
+    if spec.many == "pair":
+        if isinstance(value, (str, bytes)) or np.ndim(value) != 1 or len(value) != 2:
+            raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
+        for v in value:
+            bad = reason(spec.check, v)
+            if bad:
+                raise ValueError(f"{name} {bad}, got {value!r}")
+        lo, hi = (float(v) for v in value)
+        if not lo < hi:
+            raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+        return lo, hi
+    if not spec.many and not isinstance(value, (str, bytes)) and (isinstance(value, (list, tuple, set, dict))
+                                                                   or np.ndim(value) > 0):
+        raise ValueError(f"{name} takes a single value, got {value!r}")
+    if spec.kind in (LABEL, STRING, CHOICE):
+        items = list(np.ravel(np.asarray(value, dtype=object))) if not isinstance(value, str) else [value]
+        for v in items:
+            if not isinstance(v, str):
+                raise ValueError(f"{name} must be a string{' or a list of strings' if spec.many else ''}, "
+                                 f"got {v!r} ({type(v).__name__})")
+            try:
+                bad = reason(spec.check, v) if spec.check not in (None, "") else None
+            except ValueError as exc:  # unknown catalogue id: say which argument
+                raise ValueError(f"{name}: {exc}") from None
+            if bad:
+                raise ValueError(f"{name} {bad}, got {v!r}")
+        return value
+    items = value if isinstance(value, (list, tuple)) else None
+    for i, v in enumerate(items or ()):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name}[{i}] must be a number, got {v!r} ({type(v).__name__})")
+    if items is None and (isinstance(value, (bool, np.bool_, str, bytes, set, dict))
+                          or np.asarray(value).dtype.kind not in "iuf"):
+        raise ValueError(f"{name} must be a number{' or a list of numbers' if spec.many else ''}, got {value!r}")
+    arr = np.asarray(getattr(value, "values", value), dtype=float)
+    check_array(spec, arr)
+    check_plausible(name, arr, allow)
+    return arr
 
 
 # ----------------------------------------------------------------------------- cross-input rules
@@ -230,7 +355,7 @@ RULES = (
          if ("n_params" in g) != ("n_tokens" in g) else None),
     Rule("region xor grid", lambda g, s: ("grid_gco2e_per_kwh", "give either region or grid_gco2e_per_kwh, not both")
          if "region" in g and "grid_gco2e_per_kwh" in g else None, ("simulate", "optimize")),
-    Rule("a grid", lambda g, s: None if "region" in g or "grid_gco2e_per_kwh" in g else
+    Rule("a grid", lambda g, s: None if "region" in g or "grid_gco2e_per_kwh" in g or "intensity_series" in g else
          ("region", "no grid intensity and no default grid: pass region (e.g. 'FR', 'US-CAL-CISO', 'gcp:us-central1') "
                     "or grid_gco2e_per_kwh; scalesim never falls back to a world average"), ("simulate", "optimize")),
     Rule("something to simulate", lambda g, s: None if {"flop", "n_params", "chip_hours"} & set(g) else
@@ -249,6 +374,17 @@ RULES = (
          if g.get("samples") is not None and g.get("defaults", "central") != "central" else None, ("simulate", "optimize")),
     Rule("seed needs samples", lambda g, s: ("seed", "seed needs samples (it seeds the Monte Carlo draws)")
          if g.get("seed") is not None and g.get("samples") is None else None, ("simulate", "optimize")),
+    Rule("series excludes", lambda g, s: ("intensity_series", "give either intensity_series or grid_gco2e_per_kwh / "
+                                                              "start_hour, not both")
+         if "intensity_series" in g and ("grid_gco2e_per_kwh" in g or "start_hour" in g) else None, ("simulate", "optimize")),
+    Rule("synthetic needs region", lambda g, s: ("intensity_series", "intensity_series='synthetic' needs region= "
+                                                                     "(its typical year)")
+         if isinstance(g.get("intensity_series"), str) and g["intensity_series"] == "synthetic" and "region" not in g
+         else None, ("simulate", "optimize")),
+    Rule("schedule needs series", lambda g, s: ((k := next(n for n in ("schedule", "slack", "start") if n in g)),
+                                                f"{k} needs intensity_series (the hours it schedules on)")
+         if any(n in g for n in ("schedule", "slack", "start")) and "intensity_series" not in g else None,
+         ("simulate", "optimize")),
     Rule("law needs", lambda g, s: ("law", "law= needs n_params and n_tokens (loss is a function of both)")
          if "law" in g and "n_params" not in g else None),
     Rule("one goal", lambda g, s: None if sum(k in g for k in GOALS) == 1 else

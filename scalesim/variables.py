@@ -24,6 +24,8 @@ VARIABLES = {
     "water_onsite_l": (u.UNIT_LITRE, "on-site water", "Cooling water consumed on site = IT energy x WUE."),
     "water_offsite_l": (u.UNIT_LITRE, "off-site water", "Water consumed generating the electricity = facility energy x EWIF."),
     "water_l": (u.UNIT_LITRE, "water consumption", "On-site plus off-site water consumption."),
+    "schedule_saving": (u.UNIT_DIMENSIONLESS, "net saving of the schedule",
+                        "1 - total tCO2e / total tCO2e of running immediately (idle power and stretched embodied included)."),
     "loss": (u.UNIT_NATS, "predicted loss [nats/token]", "Pre-training loss predicted by the scaling law."),
     "feasible": (u.UNIT_DIMENSIONLESS, "feasible", "Whether the configuration meets the goal and constraints."),
     "n_params_opt": ("1", "parameters at the optimum", "Optimal number of parameters."),

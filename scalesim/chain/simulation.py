@@ -39,6 +39,13 @@ def _as_input(name, value, *, numeric=True):
     elif isinstance(value, (str, bytes)) or np.ndim(value) == 0:
         da = xr.DataArray(value)
     else:
+        if isinstance(value, (set, frozenset, dict)):
+            raise ValueError(f"{name} must be a scalar, a list/1-d array or an xarray.DataArray, got a {type(value).__name__}")
+        for i, v in enumerate(value if isinstance(value, (list, tuple)) else ()):  # True is not 1, a set not a value
+            if (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))) if numeric \
+                    else not isinstance(v, str):
+                raise ValueError(f"{name}[{i}] must be a {'number' if numeric else 'string'}, got {v!r} "
+                                 f"({type(v).__name__})")
         arr = np.asarray(value)
         if arr.ndim != 1:
             raise ValueError(f"{name} must be a scalar, a 1-d list/array or an xarray.DataArray, got shape {arr.shape}")
@@ -49,15 +56,17 @@ def _as_input(name, value, *, numeric=True):
         da = xr.DataArray(arr, dims=[name], coords={name: arr})
     if numeric:
         if da.dtype.kind not in "iuf":
-            raise ValueError(f"{name} must be numeric, got {da.dtype} values")
-        da = da.astype(float, copy=False) if da.dtype.kind != "f" else da
+            got = repr(value) if np.ndim(value) == 0 else f"{da.dtype} values"
+            raise ValueError(f"{name} must be a number (or a list/array of numbers), got {got}")
+        da = da.astype(np.float64, copy=False) if da.dtype != np.float64 else da  # float16/32 overflow 6ND
     return da
 
 
 def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=None, chip_hours=None,
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
-             embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central", samples=None, seed=None):
+             embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central", samples=None, seed=None,
+             intensity_series=None, start=None, schedule=None, slack=None):
     """Simulate the compute, time, energy, carbon and water of training runs.
 
     Every input may be a scalar, a list or 1-d array (which becomes a dimension named after the
@@ -126,6 +135,19 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         listed in ``attrs['distributions']``.
     seed : int, optional
         Seed of the draws (default 0); the same seed gives the same numbers on any machine.
+    intensity_series : xarray.DataArray, str, optional
+        Hourly grid intensity [gCO2e/kWh] over the run instead of an annual value: a DataArray on
+        ``time``, a CSV path (``datetime, gco2e_per_kwh``; :func:`scalesim.series.load_csv`) or
+        ``'synthetic'`` (each region's typical year, :func:`scalesim.series.synthetic_year`, which
+        leaves out day-to-day and seasonal variation). Needs the wall time (``n_chips`` or the rule).
+    start : str, optional
+        Start timestamp on the series (default its first hour).
+    schedule : {'immediate', 'flexible_start', 'pause_resume'}, optional
+        Carbon-aware schedule within ``slack`` (:func:`scalesim.schedule`); emissions are net of idle
+        power while paused (chips kept allocated) and of embodied carbon over the stretched time
+        (:func:`scalesim.models.scheduling.schedule_net_co2e_t`). Default 'immediate'.
+    slack : float, optional
+        Extra wall-clock time allowed, as a fraction of the run (window = run x (1 + slack)) [-].
 
     Returns
     -------
@@ -167,6 +189,11 @@ def prepare(raw, *, scope="simulate"):
     if given.get("dtype") is not None and given["dtype"] not in inputs.DTYPES:
         raise ValueError(f"dtype must be one of {inputs.DTYPES}, got {given['dtype']!r}")
     resolved = {name: _resolve(table[name], value) for name, value in given.items()}
+    allow = inputs.allowed_unusual(resolved.pop("allow_unusual", None))
+    for name, value in resolved.items():
+        if table[name].kind in (inputs.NUMBER, inputs.STEP) and isinstance(value, xr.DataArray):
+            inputs.check_plausible(name, value, allow)
+    _check_aligned(resolved)
     hw = catalog.select_hardware(resolved.pop("hardware"))
     rg = resolved.pop("region", None)
     samples = raw.get("samples")
@@ -179,19 +206,53 @@ def prepare(raw, *, scope="simulate"):
 
 
 def _resolve(spec, value):
-    """One input -> a DataArray (numbers, labels), the value itself (choices, names, callables)."""
+    """One input -> a DataArray (numbers, labels), the value itself (choices, names, callables, series)."""
+    if spec.kind == inputs.SERIES:
+        return _series_input(value)
+    if not spec.many and not isinstance(value, (str, bytes)) and not callable(value) \
+            and (isinstance(value, (list, tuple, set, dict)) or np.ndim(value) > 0):
+        raise ValueError(f"{spec.name} takes a single value, got {_short(value)}")
+    if spec.kind in (inputs.CHOICE, inputs.STRING):
+        inputs.check_value(spec, value)
     if spec.kind == inputs.STEP and (isinstance(value, str) or callable(value)) and not isinstance(value, xr.DataArray):
         if spec.name == "pue" and isinstance(value, str):
             catalog.datacenter_value(value, "pue")  # unknown operator: close matches
         elif spec.name != "pue":
             {"mfu": steps.UTILISATION, "chip_power_w": steps.POWER}[spec.name].step(value)
         return value
+    if spec.kind == inputs.CHOICE and value not in spec.check:
+        raise ValueError(f"{spec.name} must be one of {spec.check}, got {value!r}")
     if spec.kind in (inputs.CHOICE, inputs.STRING):
         return value
     da = _as_input(spec.name, value, numeric=spec.kind != inputs.LABEL)
     if spec.kind != inputs.LABEL:
         inputs.check_array(spec, da)
     return da
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__} of shape {np.shape(value)}"
+
+
+def _check_aligned(resolved):
+    """DataArray inputs sharing a dimension must share its coordinates (xarray would silently inner-join)."""
+    seen = {}
+    for name, value in resolved.items():
+        if not isinstance(value, xr.DataArray):
+            continue
+        for dim in value.dims:
+            index = value.indexes.get(dim)
+            if dim not in seen:
+                seen[dim] = (name, value.sizes[dim], index)
+                continue
+            other, size, other_index = seen[dim]
+            same = size == value.sizes[dim] and (index is None or other_index is None or index.equals(other_index))
+            if not same:
+                raise ValueError(f"{other} and {name} both have dimension {dim!r} but with different "
+                                 f"{'coordinates' if size == value.sizes[dim] else 'lengths'} "
+                                 f"({size} and {value.sizes[dim]}); give them the same {dim!r} coordinates "
+                                 f"(e.g. xarray.align(a, b, join='exact'))")
 
 
 # ----------------------------------------------------------------------------- steps
@@ -255,6 +316,8 @@ def choose_n_chips(ctx, f, flop, *, max_wall_days, max_n_chips=None, mfu_at=None
     prime count has no plan), NaN where none does. Returns ``(n_chips, mfu at n_chips)``.
     """
     hours = max_wall_days * H_PER_DAY
+    if ctx.inputs.get("intensity_series") is not None:  # a schedule may stretch the run by up to (1 + slack)
+        hours = hours / (1.0 + float(ctx.inputs.get("slack") or 0.0))
     mfu_at = mfu_at or (lambda n: utilisation(ctx.with_inputs(n_chips=n)))
     step = None if isinstance(ctx.inputs.get("mfu"), xr.DataArray) else steps.UTILISATION.step(ctx.inputs.get("mfu"))
     if step is None or not ({"n_chips"} & set(step.needs + step.uses) or step.description == "user callable"):
@@ -330,7 +393,7 @@ def site_factors(ctx):
         pue_da = _factor(ctx, steps.PUE, pue)
     wue = x.get("wue_l_per_kwh")
     ewif = x.get("ewif_l_per_kwh")
-    ci = steps.grid_intensity(ctx) if ctx.regions is not None else x["grid_gco2e_per_kwh"]
+    ci = steps.grid_intensity(ctx) if ctx.regions is not None else x.get("grid_gco2e_per_kwh", xr.DataArray(np.nan))
     return {"pue": pue_da, "grid_gco2e_per_kwh": ci,
             "wue_l_per_kwh": wue if wue is not None else steps.site_water(ctx, "wue_l_per_kwh", operator),
             "ewif_l_per_kwh": ewif if ewif is not None else steps.site_water(ctx, "ewif_l_per_kwh")}
@@ -405,7 +468,7 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
     out["pue"] = f["pue"]
     out["energy_kwh"] = it_energy * facility_per_it
     out["grid_gco2e_per_kwh"], out["co2e_t"] = _operational(ctx, f, it_energy, out, n_chips)
-    out["embodied_co2e_t"] = chip_hours * f["embodied_t_per_chip_hour"]
+    out["embodied_co2e_t"] = chip_hours * f["embodied_t_per_chip_hour"] * out.pop("_embodied_scale", 1.0)
     out["total_co2e_t"] = out["co2e_t"] + out["embodied_co2e_t"]
     out["water_onsite_l"] = datacenter.water_onsite_l(it_energy, f["wue_l_per_kwh"])
     out["water_offsite_l"] = datacenter.water_offsite_l(out["energy_kwh"], f["ewif_l_per_kwh"])
@@ -418,8 +481,26 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
     return out
 
 
+def _series_input(value):
+    """A user intensity series, validated; a CSV path is loaded; ``'synthetic'`` is kept (built per region)."""
+    from scalesim import series
+
+    if isinstance(value, str) and value == "synthetic":
+        return value
+    if isinstance(value, str):
+        return series.load_csv(value)
+    if isinstance(value, xr.DataArray):
+        return series.validate_series(value)
+    raise ValueError(f"intensity_series must be an xarray.DataArray on 'time', a CSV path or 'synthetic', "
+                     f"got {type(value).__name__}")
+
+
 def _operational(ctx, f, it_energy, out, n_chips):
     """(effective intensity, operational tCO2e): annual, or weighted over the run window by start hour."""
+    if ctx.inputs.get("intensity_series") is not None:
+        from scalesim.chain.scheduled import scheduled_operational
+
+        return scheduled_operational(ctx, f, out, n_chips)
     ci = f["grid_gco2e_per_kwh"]
     start = ctx.inputs.get("start_hour")
     if start is None:

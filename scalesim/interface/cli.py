@@ -66,7 +66,7 @@ def _convert(spec, raw):
     """A flag's text -> the value the API takes (numbers; names for steps and labels)."""
     from scalesim import inputs
 
-    if spec.kind in (inputs.LABEL, inputs.STRING, inputs.CHOICE):
+    if spec.kind in (inputs.LABEL, inputs.STRING, inputs.CHOICE, inputs.SERIES):
         return raw
     try:
         return float(raw)

@@ -28,7 +28,7 @@ from scalesim.units import H_PER_DAY
 
 OBJECTIVES = ("co2e_t", "total_co2e_t", "energy_kwh", "flop", "water_l")
 _OUT_VARS = ("flop", "mfu", "chip_hours", "wall_days", "energy_kwh", "co2e_t", "embodied_co2e_t",
-             "total_co2e_t", "water_l")
+             "total_co2e_t", "water_l", "schedule_saving")
 #: Serving defaults when ``inference_mfu`` is not given: the default utilisation model at one
 #: 8-accelerator server (an assumption recorded in attrs; decode is often memory-bound and lower).
 INFERENCE_N_CHIPS_DEFAULT = 8
