@@ -277,7 +277,8 @@ def mfu_structural(ctx):
                                              arrays["peak_flop_per_s"])
     structural = parallelism.structural_mfu(grids[0].values, grids[1].values, arrays,
                                             n_active_params=grids[3].values if n_active is not None else None)
-    scale = ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False, kind="mfu")
+    lo, hi = (m["draw_low"], m["draw_high"]) if ctx.defaults.sampling else (m["ratio_p10"], m["ratio_p90"])
+    scale = ctx.defaults.choose(1.0, lo, hi, higher_is_worse=False, kind="mfu")
     ctx.defaults.record("mfu:structural_goodput", m["goodput"], m["goodput"] * m["ratio_p10"],
                         m["goodput"] * m["ratio_p90"], m["source"])
     ctx.models["mfu"] = "structural: fastest fitting plan (models.parallelism) x goodput of published runs"

@@ -23,9 +23,12 @@ def test_sample_dim_and_same_seed_same_numbers(mc):
     assert "mfu" in mc.attrs["distributions"] and mc.attrs["samples"] == 400
 
 
-def test_draws_lie_between_the_corners_and_bracket_the_central_value(mc):
+def test_draws_bracket_the_central_value_and_the_median_lies_between_the_corners(mc):
+    """The corners (defaults='low'/'high') are the ranges' ends for most inputs and the 10th/90th
+    percentiles for utilisation, so draws may pass them; the median must lie between them."""
     lo, mid, hi = (ss.simulate(**KW, defaults=s).co2e_t for s in ("low", "central", "high"))
-    assert bool((mc.co2e_t >= lo * (1 - 1e-9)).all()) and bool((mc.co2e_t <= hi * (1 + 1e-9)).all())
+    med = mc.co2e_t.median("sample")
+    assert bool((lo < med).all()) and bool((med < hi).all())
     q = mc.scalesim.quantiles((0.05, 0.95), variables=["co2e_t"]).co2e_t
     assert bool((q.sel(quantile=0.05) < mid).all()) and bool((mid < q.sel(quantile=0.95)).all())
 

@@ -64,3 +64,11 @@ def test_optimize_chooses_chips_with_the_structural_step():
     n = float(o.n_chips)
     kw = dict(n_params=float(o.n_params), n_tokens=float(o.n_tokens), hardware="H100", region="FR", mfu="structural")
     assert float(ss.simulate(n_chips=n, **kw).wall_days) <= 30 * (1 + 1e-9) < float(ss.simulate(n_chips=n // 2, **kw).wall_days)
+
+
+def test_monte_carlo_draws_match_the_documented_percentiles():
+    """simulate(samples=N) draws the goodput multiplier so that its 10th/90th percentiles are ratio_p10/p90."""
+    r = ss.simulate(hardware="H100", samples=4000, seed=3, **JOB)
+    scale = r.mfu / float(ss.simulate(hardware="H100", **JOB).mfu)
+    p10, p90 = np.percentile(scale.values, [10, 90])
+    assert p10 == pytest.approx(M["ratio_p10"], abs=0.02) and p90 == pytest.approx(M["ratio_p90"], abs=0.02)

@@ -65,8 +65,11 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: each at its reported chip count or, where none is reported, at the count the chain's 30-day
 #: rule chooses (``scalesim.calibration.fit_structural_goodput`` reproduces it by fixed-point
 #: iteration; a test pins the refit). ``ratio_p10``/``ratio_p90``: in-sample percentiles of that
-#: ratio over its median, the ``defaults='high'``/``'low'`` multipliers.
+#: ratio over its median, the ``defaults='high'``/``'low'`` multipliers. ``draw_low``/``draw_high``:
+#: the support of the triangular distribution (mode 1) whose 10th/90th percentiles are those
+#: (``scalesim.solve.uncertainty.triangular_from_quantiles``), drawn by ``simulate(samples=N)``.
 MFU_MODEL_STRUCTURAL = {"goodput": 0.685985, "ratio_p10": 0.688097, "ratio_p90": 1.209970, "n_runs": 17,
+                        "draw_low": 0.463202, "draw_high": 1.405415,
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}
