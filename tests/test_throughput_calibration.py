@@ -42,12 +42,23 @@ def test_in_sample_error_of_step_time(pred):
     assert s["step_time"]["p90"] < 0.45
 
 
-def test_megatron_h100_weak_scaling_table_within_25_percent(rows):
-    # 8-21 % too fast with the fitted TP overlap (exposed TP communication: within 15 %); 25 % pins it
+def _megatron_weak_scaling_errors(rows):
     weak = [r for r in rows if r["source_kind"] == "megatron" and "H100 weak scaling" in r["benchmark_or_model"]]
     assert len(weak) == 9
     p = ct.predict_benchmarks(weak)
-    err = p["step_time_s"] / p["measured_step_s"] - 1.0
+    return p["step_time_s"] / p["measured_step_s"] - 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10 asks for 15 %; the LOSO-selected TP-overlap term makes these rows "
+                                       "8-21 % too fast (they were within 15 % with TP communication exposed)")
+def test_megatron_h100_weak_scaling_table_within_15_percent(rows):
+    err = _megatron_weak_scaling_errors(rows)
+    assert np.all(np.abs(err) < 0.15), err
+
+
+def test_megatron_h100_weak_scaling_table_within_25_percent(rows):
+    """Where the model stands today (see the strict xfail above for the target)."""
+    err = _megatron_weak_scaling_errors(rows)
     assert np.all(np.abs(err) < 0.25), err
 
 
