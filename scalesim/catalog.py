@@ -181,17 +181,48 @@ def region_ids(kind=None):
     return [k for k, r in _region_index()[1].items() if kind is None or r.kind == kind]
 
 
+def _fold(text):
+    """Case- and accent-insensitive form of a name ('Québec' -> 'quebec')."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(c)).strip().casefold()
+
+
+@functools.cache
+def _region_names():
+    """``{folded name: region_id}`` ('germany' -> 'DE', 'quebec' -> 'CA-QC'); names are unique in the table."""
+    return {_fold(r.name): r.region_id for r in _region_index()[1].values()}
+
+
 def get_region(name):
-    """Resolve a region code (case-insensitive) to a :class:`Region` record."""
+    """Resolve a region code or name (case- and accent-insensitive) to a :class:`Region` record.
+
+    Ids and aliases first (``FR``, ``FRA``, ``US-CAL-CISO``), then the region's name as listed by
+    ``scalesim catalog regions`` (``'Germany'`` -> ``DE``, ``'quebec'`` -> ``CA-QC``).
+    """
     if isinstance(name, Region):
         return name
     by_key, records = _region_index()
     key = str(name).strip().lower()
-    if key not in by_key:
-        raise _unknown("region", name, list(records),
-                       "Regions are ISO country codes (FR, FRA), grid zones (US-CAL-CISO), "
-                       "egrid:<subregion>, gcp:/aws:/azure:<region> or agg:world; see `scalesim catalog regions`.")
-    return records[by_key[key]]
+    if key in by_key:
+        return records[by_key[key]]
+    names = _region_names()
+    if _fold(name) in names:
+        return records[names[_fold(name)]]
+    raise _unknown_region(name, records, names)
+
+
+def _unknown_region(name, records, names):
+    """'unknown region' with close matches among ids and names (a name's match is shown as its id)."""
+    folded = _fold(name)
+    ids = {_fold(r): r for r in records}
+    by_name = difflib.get_close_matches(folded, list(names), n=5, cutoff=0.6)
+    by_id = difflib.get_close_matches(folded, list(ids), n=5, cutoff=0.5)
+    contained = [k for k in names if len(folded) >= 4 and folded in k.split(" (")[0]]
+    close = list(dict.fromkeys([names[m] for m in by_name + contained] + [ids[m] for m in by_id]))[:5]
+    msg = f"unknown region {name!r}" + (f"; closest matches: {', '.join(close)}" if close else "")
+    return ValueError(msg + ". Regions are ISO country codes (FR, FRA) or names (Germany), grid zones (US-CAL-CISO), "
+                            "egrid:<subregion>, gcp:/aws:/azure:<region> or agg:world; see `scalesim catalog regions`.")
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -349,5 +380,12 @@ def _select(table, labels, canonical, dim, id_name):
     values = np.asarray(labels.values, dtype=object)
     ids = {v: canonical(v) for v in values.ravel().tolist()}  # one lookup per distinct label
     canon = np.vectorize(ids.__getitem__, otypes=[object])(values) if values.ndim else np.asarray(ids[values.item()], dtype=object)
+    if labels.dims == (dim,) and len(set(canon.tolist())) != canon.size:  # 'h100' and 'H100' are one coordinate
+        seen = {}
+        for label, cid in zip(values.tolist(), canon.tolist()):
+            if cid in seen:
+                raise ValueError(f"{dim} lists {seen[cid]!r} and {label!r}, which are both {cid!r}; each {dim} "
+                                 f"becomes one coordinate, so give it once")
+            seen[cid] = label
     rows = table.sel({dim: xr.DataArray(canon.astype(str), dims=labels.dims)}).drop_vars(dim)
     return rows.assign_coords(labels.coords).assign_coords({id_name: (labels.dims, canon.astype(str))})

@@ -141,7 +141,9 @@ def reason(check, v):
         (catalog.get_hardware if check == "hardware" else catalog.get_region)(v)
         return None
     if check == "unusual":
-        return None if v in PLAUSIBLE else f"must name an input with a plausible range ({', '.join(PLAUSIBLE)})"
+        close = difflib.get_close_matches(v, list(PLAUSIBLE), n=1)
+        return None if v in PLAUSIBLE else ("must name an input with a plausible range; "
+                                            + (f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(PLAUSIBLE)}"))
     if check in ("series", "timestamp"):
         return None if isinstance(v, str) and v else "must be a non-empty string"
     if check == "law":
@@ -160,6 +162,11 @@ def reason(check, v):
         return "unknown output variable" + (f"; closest: {', '.join(close)}" if close else "")
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         return f"must be a number, not {type(v).__name__}"
+    try:
+        v = float(v)  # an integer beyond int64 (TOML allows them) compares as a float
+    except OverflowError:
+        v = float("inf") if v > 0 else -float("inf")
+        return f"must be at most {SUPPORTED_MAX:g} in magnitude (the supported range: larger values overflow)"
     if not np.isfinite(v):
         return "must be finite"
     if abs(v) > SUPPORTED_MAX:
@@ -206,12 +213,12 @@ SUPPORTED_MAX = 1e60
 #: outside raises ``ValueError``; to use one on purpose name the input in ``allow_unusual``
 #: (``simulate(n_params=70, ..., allow_unusual="n_params")``; CLI ``--allow-unusual n_params``;
 #: scenarios ``allow_unusual = ["n_params"]``). Zero stays allowed where the check allows it (a
-#: carbon-free supply, no water). Bounds are generous: 10-100x beyond the largest published value.
+#: carbon-free supply, no water). Bounds are generous (10-100x beyond published values) and one-sided
+#: where a slip goes one way only (billions of parameters are too few, never too many).
 PLAUSIBLE = {
-    "n_params": (1e4, 1e15, "a count of parameters (70e9 for a 70B model), not billions"),
-    "n_active_params": (1e4, 1e15, "a count of parameters (37e9 for 37B active), not billions"),
-    "n_tokens": (1e6, 1e17, "a count of tokens (2e12 for 2T), not billions or trillions"),
-    "flop": (None, 1e33, "FLOP (the largest published runs are ~5e26)"),
+    "n_params": (1e4, None, "a count of parameters (70e9 for a 70B model), not billions"),
+    "n_active_params": (1e4, None, "a count of parameters (37e9 for 37B active), not billions"),
+    "n_tokens": (1e6, None, "a count of tokens (2e12 for 2T), not billions or trillions"),
     "n_chips": (None, 1e7, "accelerators (the largest clusters have ~2e5)"),
     "chip_hours": (None, 1e10, "accelerator-hours (the largest published runs used ~1e8)"),
     "mfu": (1e-3, None, "a fraction (0.4 for 40 %)"),
@@ -255,6 +262,12 @@ def allowed_unusual(value):
     return tuple(names)
 
 
+def short(value):
+    """A one-line repr for a message (an array's or DataArray's type and shape, not its multi-line repr)."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__} of shape {np.shape(value)}"
+
+
 def check_value(spec, value, allow=()):
     """Check one input given to the API (type, single value or list, range, plausibility); raise ``ValueError``.
 
@@ -263,24 +276,24 @@ def check_value(spec, value, allow=()):
     name = spec.name
     if spec.many == "pair":
         if isinstance(value, (str, bytes)) or np.ndim(value) != 1 or len(value) != 2:
-            raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
+            raise ValueError(f"{name} must be a pair (low, high), got {short(value)}")
         for v in value:
             bad = reason(spec.check, v)
             if bad:
-                raise ValueError(f"{name} {bad}, got {value!r}")
+                raise ValueError(f"{name} {bad}, got {short(value)}")
         lo, hi = (float(v) for v in value)
         if not lo < hi:
-            raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+            raise ValueError(f"{name} must be (low, high) with low < high, got {short(value)}")
         return lo, hi
     if not spec.many and not isinstance(value, (str, bytes)) and (isinstance(value, (list, tuple, set, dict))
                                                                    or np.ndim(value) > 0):
-        raise ValueError(f"{name} takes a single value, got {value!r}")
+        raise ValueError(f"{name} takes a single value, got {short(value)}")
     if spec.kind in (LABEL, STRING, CHOICE):
         items = list(np.ravel(np.asarray(value, dtype=object))) if not isinstance(value, str) else [value]
         for v in items:
             if not isinstance(v, str):
                 raise ValueError(f"{name} must be a string{' or a list of strings' if spec.many else ''}, "
-                                 f"got {v!r} ({type(v).__name__})")
+                                 f"got {short(v)} ({type(v).__name__})")
             try:
                 bad = reason(spec.check, v) if spec.check not in (None, "") else None
             except ValueError as exc:  # unknown catalogue id: say which argument
@@ -291,10 +304,10 @@ def check_value(spec, value, allow=()):
     items = value if isinstance(value, (list, tuple)) else None
     for i, v in enumerate(items or ()):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise ValueError(f"{name}[{i}] must be a number, got {v!r} ({type(v).__name__})")
+            raise ValueError(f"{name}[{i}] must be a number, got {short(v)} ({type(v).__name__})")
     if items is None and (isinstance(value, (bool, np.bool_, str, bytes, set, dict))
                           or np.asarray(value).dtype.kind not in "iuf"):
-        raise ValueError(f"{name} must be a number{' or a list of numbers' if spec.many else ''}, got {value!r}")
+        raise ValueError(f"{name} must be a number{' or a list of numbers' if spec.many else ''}, got {short(value)}")
     arr = np.asarray(getattr(value, "values", value), dtype=float)
     check_array(spec, arr)
     check_plausible(name, arr, allow)

@@ -48,10 +48,12 @@ UNIT_NATS = "1"  # loss in nats per token is dimensionless
 def registry():
     """Return scalesim's pint ``UnitRegistry`` (pint is an optional test/extra dependency).
 
-    It defines ``FLOP`` as a base count unit so that ``FLOP``, ``FLOP/s`` and ``FLOP/J`` parse.
+    It defines ``FLOP`` as a base count unit so that ``FLOP``, ``FLOP/s`` and ``FLOP/J`` parse, and
+    is built with ``force_ndarray_like=True``, which pint-xarray requires, so a whole result
+    quantifies: ``ds.pint.quantify(unit_registry=scalesim.units.registry())``.
     """
     import pint
 
-    ureg = pint.UnitRegistry()
+    ureg = pint.UnitRegistry(force_ndarray_like=True)
     ureg.define("FLOP = [flop_count]")
     return ureg

@@ -23,6 +23,9 @@ from scalesim.units import H_PER_DAY, S_PER_H
 
 def logspace(lo, hi, n):
     """``n`` values log-uniformly spaced from ``lo`` to ``hi`` inclusive (both > 0)."""
+    for name, v in (("lo", lo), ("hi", hi), ("n", n)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number, got {v!r}")
     check_positive("lo", lo)
     check_positive("hi", hi)
     if int(n) != n or n < 1:
@@ -42,11 +45,16 @@ def _as_input(name, value, *, numeric=True):
         if isinstance(value, (set, frozenset, dict)):
             raise ValueError(f"{name} must be a scalar, a list/1-d array or an xarray.DataArray, got a {type(value).__name__}")
         for i, v in enumerate(value if isinstance(value, (list, tuple)) else ()):  # True is not 1, a set not a value
+            if isinstance(v, (list, tuple, np.ndarray)):
+                continue  # nested: the shape check below names it
             if (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))) if numeric \
                     else not isinstance(v, str):
                 raise ValueError(f"{name}[{i}] must be a {'number' if numeric else 'string'}, got {v!r} "
                                  f"({type(v).__name__})")
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError:  # ragged nesting
+            raise ValueError(f"{name} must be a scalar, a 1-d list/array or an xarray.DataArray, got a ragged nested list") from None
         if arr.ndim != 1:
             raise ValueError(f"{name} must be a scalar, a 1-d list/array or an xarray.DataArray, got shape {arr.shape}")
         if arr.size == 0:
@@ -66,7 +74,7 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
              embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central", samples=None, seed=None,
-             intensity_series=None, start=None, schedule=None, slack=None):
+             intensity_series=None, start=None, schedule=None, slack=None, allow_unusual=None):
     """Simulate the compute, time, energy, carbon and water of training runs.
 
     Every input may be a scalar, a list or 1-d array (which becomes a dimension named after the
@@ -148,6 +156,10 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         (:func:`scalesim.models.scheduling.schedule_net_co2e_t`). Default 'immediate'.
     slack : float, optional
         Extra wall-clock time allowed, as a fraction of the run (window = run x (1 + slack)) [-].
+    allow_unusual : str or sequence of str, optional
+        Inputs whose value lies outside its plausible range on purpose (:data:`scalesim.inputs.PLAUSIBLE`:
+        e.g. ``n_params`` below 1e4, a grid intensity below 1 g/kWh, ``chip_power_w`` below 10 W,
+        which are usually unit slips and otherwise raise ``ValueError``).
 
     Returns
     -------
@@ -186,8 +198,8 @@ def prepare(raw, *, scope="simulate"):
     given = inputs.given(raw, table)
     if scope is not None:
         inputs.check_rules(given, scope)
-    if given.get("dtype") is not None and given["dtype"] not in inputs.DTYPES:
-        raise ValueError(f"dtype must be one of {inputs.DTYPES}, got {given['dtype']!r}")
+    if given.get("dtype") is not None:
+        inputs.check_value(table["dtype"], given["dtype"])
     resolved = {name: _resolve(table[name], value) for name, value in given.items()}
     allow = inputs.allowed_unusual(resolved.pop("allow_unusual", None))
     for name, value in resolved.items():
@@ -231,8 +243,7 @@ def _resolve(spec, value):
 
 
 def _short(value):
-    text = repr(value)
-    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__} of shape {np.shape(value)}"
+    return inputs.short(value)
 
 
 def _check_aligned(resolved):
@@ -447,9 +458,12 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
         chip_hours = C * chip_hours_per_flop(ctx, f)
     else:
         chip_hours = x["chip_hours"]
-        if C is not None and f["mfu"] is None:
-            f["mfu"] = C / (chip_hours * float(x.get("goodput", 1.0)) * S_PER_H * f["peak_flop_per_s"])
-            ctx.models["mfu"] = "implied by flop / (chip_hours x peak)"
+        if C is not None:
+            implied = C / (chip_hours * float(x.get("goodput", 1.0)) * S_PER_H * f["peak_flop_per_s"])
+            _check_implied_mfu(ctx, implied, f["mfu"])
+            if f["mfu"] is None:
+                f["mfu"] = implied
+                ctx.models["mfu"] = "implied by flop / (chip_hours x peak)"
     if C is not None:
         out["flop"] = C
     if f["mfu"] is not None:
@@ -479,6 +493,26 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
         out["loss"] = laws.loss(x["n_params"], x["n_tokens"], law=x["law"])
         ctx.models["loss"] = x["law"]
     return out
+
+
+def _check_implied_mfu(ctx, implied, given):
+    """Reported chip-hours with compute: the implied MFU must be <= 1 and agree with an MFU also given."""
+    if hasattr(getattr(implied, "data", None), "dask"):
+        return
+    values = np.asarray(implied)
+    worst = float(np.nanmax(values)) if values.size else np.nan
+    if worst > 1.0:
+        raise ValueError(f"chip_hours is too small for the compute: flop / (chip_hours x peak) implies mfu={worst:.3g} "
+                         f"> 1 (faster than the accelerator's peak); check chip_hours (accelerator-hours, not "
+                         f"wall-clock hours) and n_params/n_tokens or flop")
+    if given is None or not isinstance(given, xr.DataArray):
+        return
+    ratio = np.asarray(given / implied)
+    if np.any(np.abs(ratio - 1.0) > 0.01):
+        i = np.argmax(np.abs(ratio - 1.0).ravel())
+        g, m = float(np.broadcast_to(np.asarray(given), ratio.shape).ravel()[i]), float(np.broadcast_to(values, ratio.shape).ravel()[i])
+        raise ValueError(f"mfu={g:g} contradicts chip_hours: with the compute given, chip_hours implies mfu={m:.3g}; "
+                         f"give either mfu or chip_hours")
 
 
 def _series_input(value):

@@ -1,7 +1,8 @@
 """The ``scalesim`` command line: thin parse/action pairs over the library (no model logic).
 
-Exit codes: 0 success; 2 bad input (an invalid argument, id or scenario file: one line on
-stderr); 1 internal error (a short message; the traceback only with ``--debug``).
+Exit codes: 0 success; 2 bad input (an invalid argument, id or scenario file, or a path that
+cannot be written: one line on stderr); 130 interrupted (Ctrl-C); 1 internal error (a short
+message; the traceback only with ``--debug``). A closed pipe (``| head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def _frame(ds, cols):
 def _fmt(v):
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
-            return "nan"
+            return str(float(v))  # 'nan', 'inf' or '-inf', never an infinity shown as nan
         a = abs(v)
         return f"{v:.4g}" if a == 0 or 1e-3 <= a < 1e6 else f"{v:.3e}"
     return str(v)
@@ -179,6 +180,8 @@ def cmd_run(args):
         else:
             files.append(p)
     loaded = [scenarios.load_scenario(f) for f in files]  # validate all before running any
+    if args.summary:
+        scenarios.check_writable(Path(args.summary), "--summary")
     rows = []
     for sc in loaded:
         res = scenarios.run_scenario(sc, force=args.force)
@@ -279,9 +282,9 @@ def cmd_catalog(args):
 
         rows = [(k, _describe_law(v)) for k, v in LAWS.items()]
         head = ("law", "description")
-    if args.search:
-        s = args.search.lower()
-        rows = [r for r in rows if any(s in c.lower() for c in r)]
+    if args.search:  # case- and accent-insensitive: 'quebec' finds Québec
+        s = catalog._fold(args.search)
+        rows = [r for r in rows if any(s in catalog._fold(c) for c in r)]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
     for r in rows:
@@ -362,6 +365,9 @@ def build_parser():
 
     serve_cli.add_parser(sub)
     schedule_cli.add_parser(sub)
+    p.allow_abbrev = False  # '--n-chip 8' must not silently mean '--n-chips 8'
+    for verb in sub.choices.values():
+        verb.allow_abbrev = False
     return p
 
 
@@ -377,9 +383,20 @@ def main(argv=None):
 
         os.environ.setdefault("MPLBACKEND", "Agg")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `scalesim catalog regions | head`: the reader has gone; nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a tool ended by a closed pipe
     except ValueError as exc:  # includes ScenarioError: bad input
-        print(f"scalesim {args.command}: error: {exc}", file=sys.stderr)
+        print(f"scalesim {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"scalesim {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("scalesim: interrupted", file=sys.stderr)

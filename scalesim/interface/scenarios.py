@@ -35,6 +35,20 @@ Schema
     law = "besiroglu2024"           # also: inference_tokens, inference_hardware, inference_region,
                                     # max_wall_days, n_params_bounds, n_tokens_bounds, unique_tokens
 
+    [serve]                         # optional: run scalesim.serve instead (keys: scalesim.inputs.SERVE)
+    n_params = 70e9                 # a list becomes a dimension, as in [sweep]
+    hardware = "H100-SXM5-80GB"
+    n_chips = 4
+    batch_size = [8, 64, 512]
+
+    [schedule]                      # optional: run scalesim.schedule instead
+    region = "DE"                   # the region's synthetic typical year, or csv = "grid.csv"
+    job_days = 30                   # or job_hours (a list is a dimension)
+    slack = 1.0                     # window = job x (1 + slack); or window_hours
+    strategy = ["pause_resume", "flexible_start"]
+    start = ["2024-01-01T00"]       # or "all"; default each hour of the first day
+                                    # also: min_block_hours, restart_overhead_hours, forecast_error, seed
+
     [output]
     netcdf = "results/quickstart.nc"          # paths relative to the working directory
     csv = "results/quickstart_summary.csv"
@@ -43,9 +57,12 @@ Schema
     figures_dir = "results"                   # default: the netcdf file's directory
     table = ["co2e_t", "energy_kwh", "wall_days"]   # columns of the printed table
 
-Outputs are written atomically (temporary file in the same directory, then :func:`os.replace`) and
-the netCDF file records ``scenario_sha256``; a scenario whose outputs carry the same hash is
-skipped unless ``force=True``.
+Outputs are written atomically (temporary file in the same directory, then :func:`os.replace`);
+temporaries left by a killed run are removed by the next. Before computing, every output path is
+checked to be writable. After the last output, a manifest ``.<netcdf name>.manifest.json`` beside
+the netCDF records the scenario file's SHA-256 and each output's; a scenario is skipped (unless
+``force=True``) only when the manifest matches the scenario and every output on disk, so a run
+killed between two outputs is redone.
 """
 
 from __future__ import annotations
@@ -89,10 +106,22 @@ def _schema(table):
 SWEEP_KEYS = _schema(inputs.SIMULATE)
 #: [optimize] keys: every goal, constraint and option of scalesim.optimize.
 OPTIMIZE_KEYS = _schema({k: v for k, v in inputs.OPTIMIZE.items()})
+#: [serve] keys: every input of scalesim.serve.
+SERVE_KEYS = _schema(inputs.SERVE)
+#: [schedule] keys: the series (region or csv), the job, its window and the strategy options.
+SCHEDULE_KEYS = {"region": (_STR, False, None), "csv": (_STR, False, None),
+                 "job_hours": (_NUM, True, "positive"), "job_days": (_NUM, True, "positive"),
+                 "slack": (_NUM, False, "non-negative"), "window_hours": (_NUM, False, "positive"),
+                 "strategy": (_STR, True, None), "start": (_STR, True, None),
+                 "min_block_hours": (_NUM, False, "positive"), "restart_overhead_hours": (_NUM, False, "non-negative"),
+                 "forecast_error": (_NUM, False, "non-negative"), "seed": (_NUM, False, "seed")}
 OUTPUT_KEYS = {"netcdf", "csv", "figures", "formats", "figures_dir", "table"}
-TOP_KEYS = {"scenario", "sweep", "runs", "optimize", "output"}
+TOP_KEYS = {"scenario", "sweep", "runs", "optimize", "serve", "schedule", "output"}
 GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
 DEFAULT_TABLE = ("co2e_t", "energy_kwh", "wall_days")
+#: Printed columns of a [serve] or [schedule] scenario when [output] table is not given.
+DEFAULT_TABLES = {"serve": ("inter_token_latency_ms", "tokens_per_s", "energy_per_token_j", "co2e_t"),
+                  "schedule": ("saving", "wall_clock_stretch", "n_pauses")}
 HEADLINE = ("co2e_t", "total_co2e_t", "energy_kwh", "wall_days", "chip_hours", "water_l", "loss",
             "n_params", "n_tokens", "flop")
 
@@ -109,6 +138,8 @@ class Scenario:
     runs: list | None
     optimize: dict | None
     output: dict
+    serve: dict | None = None
+    schedule: dict | None = None
 
 
 @dataclasses.dataclass
@@ -179,11 +210,11 @@ class _Checker:
                 raise self.error(key, f"repeated value {dup!r}; each value becomes a coordinate")
             if list_ok == "pair" and raw[0] >= raw[1]:
                 raise self.error(key, f"must be [lo, hi] with lo < hi, got {raw!r}")
-            return list(raw)
+            return [_as_float(v) for v in raw]
         if list_ok == "pair":
             raise self.error(key, f"must be [lo, hi], got {raw!r}")
         self.scalar(raw, key, kind, check)
-        return raw
+        return _as_float(raw)
 
     def scalar(self, v, key, kind, check, in_list=False):
         if kind == _PUE:
@@ -212,6 +243,8 @@ class _Checker:
         self.range(v, key, check)
 
     def range(self, v, key, check):
+        if check is None:
+            return
         try:
             bad = inputs.reason(check, v)
         except ValueError as exc:  # unknown hardware or region: the catalogue's message with close matches
@@ -220,8 +253,14 @@ class _Checker:
             raise self.error(key, f"{v!r} {bad}")
 
 
+def _as_float(v):
+    """An integer beyond int64 as a float (numpy has no integer type for it); anything else unchanged."""
+    return float(v) if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2 ** 63 else v
+
+
 def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    """A finite TOML number (its range, the supported one included, is checked by :func:`inputs.reason`)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and (isinstance(v, int) or np.isfinite(v))
 
 
 def load_scenario(path):
@@ -252,70 +291,174 @@ def load_scenario(path):
         doc = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     c.keys(doc, TOP_KEYS, "")
     meta = doc.get("scenario", {})
     c.keys(meta, {"name", "description"}, "scenario")
     for k in ("name", "description"):
         if k in meta and not isinstance(meta[k], str):
             raise c.error(f"scenario.{k}", f"must be a string, got {meta[k]!r}")
+    if "name" in meta and not _NAME.fullmatch(meta["name"]):
+        raise c.error("scenario.name", f"must be a plain file name (letters, digits, '_', '-', '.'; not starting "
+                                       f"with '.'), got {meta['name']!r}: it names the output files")
+    sections = [k for k in ("runs", "optimize", "serve", "schedule") if k in doc]
+    if len(sections) > 1 or (sections and sections[0] in ("serve", "schedule") and "sweep" in doc):
+        both = sections if len(sections) > 1 else ["sweep", sections[0]]
+        raise c.error(both[1], f"cannot be combined with [{both[0]}]: a scenario runs one of [sweep], [[runs]], "
+                               f"[optimize], [serve] or [schedule]")
+    kind = next((k for k in ("serve", "schedule") if k in doc), None)
+    serve = schedule = None
+    if kind == "serve":
+        serve = _check_serve(c, doc["serve"])
+    elif kind == "schedule":
+        schedule = _check_schedule(c, doc["schedule"])
     sweep_raw = doc.get("sweep", {})
     c.keys(sweep_raw, SWEEP_KEYS, "sweep")
     sweep = {k: c.value(v, f"sweep.{k}", SWEEP_KEYS[k]) for k, v in sweep_raw.items()}
+    _check_plausible(c, sweep, "sweep")
 
-    runs = None
-    if "runs" in doc:
-        if not isinstance(doc["runs"], list) or not doc["runs"]:
-            raise c.error("runs", "must be a non-empty array of tables ([[runs]])")
-        runs, names = [], set()
-        for i, run in enumerate(doc["runs"]):
-            where = f"runs[{i}]"
-            c.keys(run, set(SWEEP_KEYS) | {"name", "reported"}, where)
-            name = run.get("name", f"run{i}")
-            if not isinstance(name, str) or name in names:
-                raise c.error(f"{where}.name", f"must be a unique string, got {name!r}")
-            names.add(name)
-            cfg = {}
-            for k, v in run.items():
-                if k in ("name", "reported"):
-                    continue
-                cfg[k] = c.value(v, f"{where}.{k}", (SWEEP_KEYS[k][0], False, SWEEP_KEYS[k][2]))
-            reported = run.get("reported", {})
-            c.keys(reported, variables.VARIABLES, f"{where}.reported")
-            for k, v in reported.items():
-                c.scalar(v, f"{where}.reported.{k}", _NUM, "non-negative")
-            for k, v in sweep.items():
-                if isinstance(v, (list, np.ndarray)):
-                    raise c.error(f"sweep.{k}", "must be a single value when [[runs]] are given (runs are paired rows)")
-            merged = {**sweep, **cfg}
-            _check_consistency(c, merged, where)
-            runs.append({"name": name, "inputs": merged, "reported": dict(reported)})
-
-    opt = None
-    if "optimize" in doc:
-        if runs is not None:
-            raise c.error("optimize", "cannot be combined with [[runs]]")
-        c.keys(doc["optimize"], OPTIMIZE_KEYS, "optimize")
-        opt = {k: c.value(v, f"optimize.{k}", OPTIMIZE_KEYS[k]) for k, v in doc["optimize"].items()}
-        goals = [g for g in GOALS if g in opt]
-        if len(goals) != 1:
-            raise c.error("optimize", f"give exactly one of {', '.join(GOALS)}, got {goals or 'none'}")
-        for k in ("n_params", "n_tokens", "flop"):
-            if k in sweep:
-                raise c.error(f"sweep.{k}", "is chosen by [optimize]; remove it from [sweep]")
-        if "hardware" not in sweep:
-            raise c.error("sweep.hardware", "is required")
-        broken = inputs.first_broken({**sweep, **opt}, "optimize")
-        if broken:
-            raise c.error(f"{'sweep' if broken[0] in sweep or broken[0] in inputs.SIMULATE else 'optimize'}.{broken[0]}", broken[1])
-    elif runs is None:
+    runs = _check_runs(c, doc, sweep) if "runs" in doc else None
+    opt = _check_optimize(c, doc, sweep) if "optimize" in doc else None
+    if opt is None and runs is None and kind is None:
         _check_consistency(c, sweep, "sweep")
 
     out = doc.get("output", {})
     c.keys(out, OUTPUT_KEYS, "output")
-    output = _check_output(c, out, meta.get("name", path.stem))
-    return Scenario(path=path, name=meta.get("name", path.stem), description=meta.get("description", ""),
+    name = meta.get("name", path.stem)
+    if not _NAME.fullmatch(name):
+        name = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in name).lstrip(".") or "scenario"
+    output = _check_output(c, out, name, DEFAULT_TABLES.get(kind, DEFAULT_TABLE))
+    return Scenario(path=path, name=name, description=meta.get("description", ""),
                     sha256=hashlib.sha256(raw_bytes).hexdigest(), sweep=sweep, runs=runs, optimize=opt,
-                    output=output)
+                    output=output, serve=serve, schedule=schedule)
+
+
+def _check_runs(c, doc, sweep):
+    """[[runs]]: paired configurations (scalars; [sweep] values shared), each checked like [sweep]."""
+    if not isinstance(doc["runs"], list) or not doc["runs"]:
+        raise c.error("runs", "must be a non-empty array of tables ([[runs]])")
+    runs, names = [], set()
+    for i, run in enumerate(doc["runs"]):
+        where = f"runs[{i}]"
+        c.keys(run, set(SWEEP_KEYS) | {"name", "reported"}, where)
+        name = run.get("name", f"run{i}")
+        if not isinstance(name, str) or name in names:
+            raise c.error(f"{where}.name", f"must be a unique string, got {name!r}")
+        names.add(name)
+        cfg = {}
+        for k, v in run.items():
+            if k in ("name", "reported"):
+                continue
+            cfg[k] = c.value(v, f"{where}.{k}", (SWEEP_KEYS[k][0], False, SWEEP_KEYS[k][2]))
+        reported = run.get("reported", {})
+        c.keys(reported, variables.VARIABLES, f"{where}.reported")
+        for k, v in reported.items():
+            c.scalar(v, f"{where}.reported.{k}", _NUM, "non-negative")
+        for k, v in sweep.items():
+            if isinstance(v, (list, np.ndarray)):
+                raise c.error(f"sweep.{k}", "must be a single value when [[runs]] are given (runs are paired rows)")
+        merged = {**sweep, **cfg}
+        _check_plausible(c, merged, where)
+        _check_consistency(c, merged, where)
+        runs.append({"name": name, "inputs": merged, "reported": dict(reported)})
+    return runs
+
+
+def _check_optimize(c, doc, sweep):
+    """[optimize]: goal, constraints and options of scalesim.optimize, with the rules on [sweep] + [optimize]."""
+    c.keys(doc["optimize"], OPTIMIZE_KEYS, "optimize")
+    opt = {k: c.value(v, f"optimize.{k}", OPTIMIZE_KEYS[k]) for k, v in doc["optimize"].items()}
+    _check_plausible(c, opt, "optimize", allow=sweep.get("allow_unusual"))
+    goals = [g for g in GOALS if g in opt]
+    if len(goals) != 1:
+        raise c.error("optimize", f"give exactly one of {', '.join(GOALS)}, got {goals or 'none'}")
+    for k in ("n_params", "n_tokens", "flop"):
+        if k in sweep:
+            raise c.error(f"sweep.{k}", "is chosen by [optimize]; remove it from [sweep]")
+    if "hardware" not in sweep:
+        raise c.error("sweep.hardware", "is required")
+    broken = inputs.first_broken({**sweep, **opt}, "optimize")
+    if broken:
+        raise c.error(f"{'sweep' if broken[0] in sweep or broken[0] in inputs.SIMULATE else 'optimize'}.{broken[0]}", broken[1])
+    return opt
+
+
+#: A scenario name: it names output files, so no path separators and no leading dot.
+_NAME = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def _check_serve(c, raw):
+    """[serve]: keys of :data:`scalesim.inputs.SERVE`, type- and range-checked; n_params and hardware required."""
+    c.keys(raw, SERVE_KEYS, "serve")
+    serve = {k: c.value(v, f"serve.{k}", SERVE_KEYS[k]) for k, v in raw.items()}
+    for k in ("n_params", "hardware"):
+        if k not in serve:
+            raise c.error(f"serve.{k}", "is required (e.g. n_params = 70e9, hardware = \"h100\")")
+    if "region" in serve and "grid_gco2e_per_kwh" in serve:
+        raise c.error("serve.grid_gco2e_per_kwh", "give either region or grid_gco2e_per_kwh, not both")
+    return serve
+
+
+def _check_schedule(c, raw):
+    """[schedule]: the series (region xor csv), the job (job_hours xor job_days), the window and the options,
+    each checked, and the series built (it is cheap), so a bad region or CSV is reported before running."""
+    from scalesim import series
+    from scalesim.solve.scheduling import STRATEGIES
+
+    c.keys(raw, SCHEDULE_KEYS, "schedule")
+    sch = {k: c.value(v, f"schedule.{k}", SCHEDULE_KEYS[k]) for k, v in raw.items()}
+    for one_of in (("region", "csv"), ("job_hours", "job_days")):
+        given = [k for k in one_of if k in sch]
+        if len(given) != 1:
+            raise c.error(f"schedule.{given[1] if given else one_of[0]}",
+                          f"give exactly one of {' or '.join(one_of)}" + (f", got both" if given else ""))
+    if "slack" in sch and "window_hours" in sch:
+        raise c.error("schedule.window_hours", "give either slack or window_hours, not both")
+    strategies = sch.get("strategy", ["pause_resume", "flexible_start"])
+    for i, st in enumerate(strategies if isinstance(strategies, list) else [strategies]):
+        if st not in STRATEGIES:
+            close = difflib.get_close_matches(st, STRATEGIES, n=1, cutoff=0.5)
+            raise c.error(f"schedule.strategy" + (f"[{i}]" if isinstance(strategies, list) else ""),
+                          f"unknown strategy {st!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                                        f"; allowed: {', '.join(STRATEGIES)}"))
+    jobs = np.atleast_1d(np.asarray(sch.get("job_hours", sch.get("job_days")), dtype=float))
+    jobs = jobs * (24.0 if "job_days" in sch else 1.0)
+    if "window_hours" in sch and np.any(sch["window_hours"] < jobs):
+        raise c.error("schedule.window_hours", f"must be >= the job ({jobs.max():g} h), got {sch['window_hours']!r}")
+    try:
+        da = series.load_csv(sch["csv"]) if "csv" in sch else series.synthetic_year(sch["region"])
+    except (ValueError, OSError) as exc:
+        key = "csv" if "csv" in sch else "region"
+        raise c.error(f"schedule.{key}", str(exc).splitlines()[0]) from None
+    starts = sch.get("start")
+    if starts is not None and starts != "all":
+        for i, t in enumerate(starts if isinstance(starts, list) else [starts]):
+            try:
+                np.datetime64(t, "ns")
+            except ValueError:
+                raise c.error(f"schedule.start" + (f"[{i}]" if isinstance(starts, list) else ""),
+                              f"must be a timestamp such as '2024-01-01T00' or 'all', got {t!r}") from None
+    span_h = float((da.time.values[-1] - da.time.values[0]) / np.timedelta64(1, "h"))
+    window = float(sch["window_hours"]) if "window_hours" in sch else jobs.max() * (1 + float(sch.get("slack", 1.0)))
+    if window > span_h:
+        raise c.error("schedule." + ("window_hours" if "window_hours" in sch else "job_days" if "job_days" in sch else
+                                     "job_hours"), f"the window ({window:g} h) is longer than the series ({span_h:g} h)")
+    return sch
+
+
+def _check_plausible(c, section, where, allow=None):
+    """The plausible ranges of :data:`scalesim.inputs.PLAUSIBLE`, unless the section's allow_unusual names the key."""
+    try:
+        names = inputs.allowed_unusual(section.get("allow_unusual", allow))
+    except ValueError as exc:
+        raise c.error(f"{where}.allow_unusual", str(exc)) from None
+    for key, value in section.items():
+        if key in inputs.PLAUSIBLE and not isinstance(value, str):
+            try:
+                inputs.check_plausible(key, value, names)
+            except ValueError as exc:
+                raise c.error(f"{where}.{key}", str(exc)) from None
 
 
 def _check_consistency(c, s, where, scope="simulate"):
@@ -326,11 +469,11 @@ def _check_consistency(c, s, where, scope="simulate"):
         raise c.error(f"{where}.{key}" if key in s or scope == "simulate" else where, msg)
 
 
-def _check_output(c, out, name):
+def _check_output(c, out, name, table=DEFAULT_TABLE):
     from scalesim.interface import plotting  # no matplotlib import at module level
 
     res = {"netcdf": f"results/{name}.nc", "csv": f"results/{name}_summary.csv", "figures": [],
-           "formats": ["png", "pdf"], "table": list(DEFAULT_TABLE)}
+           "formats": ["png", "pdf"], "table": list(table)}
     for k, suffix in (("netcdf", ".nc"), ("csv", ".csv")):
         if k in out:
             if not isinstance(out[k], str) or not out[k].endswith(suffix):
@@ -343,6 +486,7 @@ def _check_output(c, out, name):
         if not (isinstance(out["table"], list) and all(isinstance(v, str) and v.isidentifier() for v in out["table"])):
             raise c.error("output.table", f"must be a list of variable names, got {out['table']!r}")
         res["table"] = list(out["table"])
+    res["table_given"] = "table" in out  # given columns must exist in the result (checked after computing)
     for k, allowed in (("figures", tuple(plotting.FIGURES)), ("formats", ("png", "pdf", "svg"))):
         if k in out:
             if not isinstance(out[k], list):
@@ -395,6 +539,18 @@ def _compute(sc, progress):
     from scalesim.chain.simulation import simulate
     from scalesim.solve import optimization
 
+    if sc.serve is not None:
+        from scalesim.chain.serving import serve
+
+        step = _progress(progress, sc.name, 1)
+        ds = serve(**sc.serve)
+        step()
+        return ds
+    if sc.schedule is not None:
+        step = _progress(progress, sc.name, 1)
+        ds = _run_schedule(sc.schedule)
+        step()
+        return ds
     if sc.runs is not None:
         step = _progress(progress, sc.name, len(sc.runs))
         parts = []
@@ -449,6 +605,28 @@ def _compute(sc, progress):
     return ds
 
 
+def _run_schedule(sch):
+    """[schedule] -> :func:`scalesim.schedule` on the region's synthetic year or the CSV series."""
+    from scalesim import series
+    from scalesim.solve.scheduling import schedule
+
+    da = series.load_csv(sch["csv"]) if "csv" in sch else series.synthetic_year(sch["region"])
+    jobs = np.asarray(sch.get("job_hours", sch.get("job_days")), dtype=float) * (24.0 if "job_days" in sch else 1.0)
+    window = sch["window_hours"] if "window_hours" in sch else jobs * (1.0 + float(sch.get("slack", 1.0)))
+    starts = sch.get("start")
+    if starts is None:  # as the CLI: each hour of the series' first day
+        starts = da["time"].values[: max(1, int(round(24 / float(da.attrs.get("step_h", 1.0)))))]
+    elif starts != "all":
+        starts = np.asarray(starts if isinstance(starts, list) else [starts], dtype="datetime64[ns]")
+    as_list = lambda v: v.tolist() if isinstance(v, np.ndarray) and v.ndim else float(v)  # noqa: E731
+    ds = schedule(da, job_hours=as_list(jobs), window_hours=as_list(np.asarray(window, dtype=float)),
+                  strategy=sch.get("strategy", ["pause_resume", "flexible_start"]), start=starts,
+                  min_block_hours=sch.get("min_block_hours"), restart_overhead_hours=sch.get("restart_overhead_hours", 0.0),
+                  forecast_error=sch.get("forecast_error"), seed=sch.get("seed"))
+    ds.attrs["series"] = sch.get("csv") or f"synthetic typical year of {sch['region']}"
+    return ds
+
+
 def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
@@ -466,16 +644,87 @@ def _resolve(p, base_dir):
 
 
 def _atomic_write(path, write):
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path``; no partial output."""
+    """Call ``write(tmp_path)`` then move the temporary file onto ``path``; no partial output.
+
+    Ctrl-C during ``write`` is held until it returns (libraries writing HDF5 may otherwise swallow
+    it), then the temporary is removed and ``KeyboardInterrupt`` raised: never a half file, never
+    an interrupt lost.
+    """
+    import signal
+    import threading
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    held = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *a: held.append(True)) if main else None
     try:
         write(tmp)
+        if held:
+            raise KeyboardInterrupt
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _clean_temporaries(paths):
+    """Remove ``.<name>.tmp-<pid>.*`` files left beside ``paths`` by runs that were killed (their pid is gone)."""
+    for path in paths:
+        for tmp in Path(path).parent.glob(f".{Path(path).name}.tmp-*"):
+            pid = tmp.name[len(Path(path).name) + 6:].split(".")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours
+        return True
+    return True
+
+
+def check_writable(path, what):
+    """Raise :class:`ScenarioError` unless ``path`` can be written (a file, in a creatable, writable directory)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ScenarioError(f"{path}: {what} is a directory; give a file path")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ScenarioError(f"{path}: {what}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ScenarioError(f"{path}: {what}: directory {parent} is not writable")
+
+
+def _manifest_path(nc_path):
+    return Path(nc_path).with_name(f".{Path(nc_path).name}.manifest.json")
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _up_to_date(sc, nc_path, wanted):
+    """True when the manifest records this scenario's hash and every output's current hash."""
+    try:
+        manifest = json.loads(_manifest_path(nc_path).read_text(encoding="utf-8"))
+        return (manifest.get("scenario_sha256") == sc.sha256 and _stored_hash(nc_path) == sc.sha256
+                and manifest.get("files") == {str(p): _file_sha256(p) for p in wanted})
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _netcdf_safe(ds):
@@ -528,29 +777,60 @@ def run_scenario(scenario, *, force=False, progress=None, base_dir=None):
     csv_path = _resolve(sc.output["csv"], base_dir)
     fig_paths = [_resolve(sc.output["figures_dir"], base_dir) / f"{sc.name}_{f}" for f in sc.output["figures"]]
     wanted = [nc_path, csv_path] + [p.with_suffix(f".{fmt}") for p in fig_paths for fmt in sc.output["formats"]]
-    if not force and all(p.exists() for p in wanted) and _stored_hash(nc_path) == sc.sha256:
+    for p, what in zip(wanted, ["output.netcdf", "output.csv"] + ["output.figures"] * (len(wanted) - 2)):
+        check_writable(p, f"{sc.path}: {what}")
+    _clean_temporaries(wanted + [_manifest_path(nc_path)])
+    if not force and _up_to_date(sc, nc_path, wanted):
         ds = xr.load_dataset(nc_path, engine="h5netcdf")
         return ScenarioResult(sc, ds, wanted, skipped=True)
 
     ds = _compute(sc, progress)
     ds.attrs.update(scenario_name=sc.name, scenario_file=str(sc.path), scenario_sha256=sc.sha256,
                     scenario_description=sc.description)
+    missing = [(i, c) for i, c in enumerate(sc.output["table"]) if c not in ds.data_vars and sc.output.get("table_given")]
+    if missing:
+        i, col = missing[0]
+        close = difflib.get_close_matches(col, list(ds.data_vars), n=3)
+        raise ScenarioError(f"{sc.path}: output.table[{i}]: {col!r} is not a variable of this result; "
+                            + (f"closest: {', '.join(close)}" if close else f"have: {', '.join(ds.data_vars)}"))
+    figures = _render_figures(sc, ds)  # before any file is written: a figure that does not fit fails here
+    _manifest_path(nc_path).unlink(missing_ok=True)  # a run killed from here on is never 'up to date'
     safe = _netcdf_safe(ds)
     _atomic_write(nc_path, lambda tmp: safe.to_netcdf(tmp, engine="h5netcdf"))
     frame = summary_frame(ds, sc.output["table"])
     _atomic_write(csv_path, lambda tmp: frame.to_csv(tmp, index=frame.index.name is not None
                                                      or frame.index.nlevels > 1))
-    if fig_paths:
+    if figures:
+        import matplotlib.pyplot as plt
+
         from scalesim.interface import plotting
 
-        for name, stem in zip(sc.output["figures"], fig_paths):
+        for fig, stem in zip(figures, fig_paths):
+            plotting.save_figure(fig, stem, formats=sc.output["formats"])
+        plt.close("all")
+    manifest = {"scenario_sha256": sc.sha256, "files": {str(p): _file_sha256(p) for p in wanted}}
+    _atomic_write(_manifest_path(nc_path), lambda tmp: tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
+    return ScenarioResult(sc, ds, wanted, skipped=False)
+
+
+def _render_figures(sc, ds):
+    """Draw every figure of [output] (not saved yet); one that does not fit the result is a ScenarioError."""
+    if not sc.output["figures"]:
+        return []
+    from scalesim.interface import plotting
+
+    figures = []
+    for i, name in enumerate(sc.output["figures"]):
+        try:
             ax = plotting.FIGURES[name](ds)
-            plotting.save_figure(ax.figure if hasattr(ax, "figure") else ax[0].figure, stem,
-                                 formats=sc.output["formats"])
+        except (ValueError, KeyError) as exc:
             import matplotlib.pyplot as plt
 
             plt.close("all")
-    return ScenarioResult(sc, ds, wanted, skipped=False)
+            raise ScenarioError(f"{sc.path}: output.figures[{i}]: {name!r} does not fit this result: "
+                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        figures.append(ax.figure if hasattr(ax, "figure") else ax[0].figure)
+    return figures
 
 
 # ----------------------------------------------------------------------------- summaries

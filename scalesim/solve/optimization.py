@@ -49,7 +49,7 @@ def _law_fns(law, unique_tokens):
     return lw, loss, None, None
 
 
-def _tokens_by_bisection(loss, n, target, *, lo=1.0, hi=1e20, n_iter=200):
+def _tokens_by_bisection(loss, n, target, *, lo=1.0, hi=1e20, n_iter=64):
     """D with loss(N, D) = target by bisection in log D (loss decreases in D); inf if unreachable.
 
     ``target`` is a DataArray (optimize's goal input), so every intermediate keeps its dims.
@@ -122,10 +122,25 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
     unknown = sorted(set(simulate_kwargs) - set(inputs.SIMULATE))
     if unknown:
         raise ValueError(f"unknown optimize input(s) {unknown}; allowed: {sorted(inputs.optimize_inputs())}")
+    _check_inputs(given, n_iter)
     goal = Goal.from_inputs(given)
     cost = LifetimeCost(given)
     n_opt, d_opt, use_closed = goal.solve(cost, method=method, n_iter=n_iter)
     return report(goal, cost, n_opt, d_opt, use_closed)
+
+
+def _check_inputs(given, n_iter):
+    """Every optimize input against its table row (type, single value or list, range, plausibility), by its own name."""
+    chosen = [k for k in inputs.CHOSEN_BY_OPTIMIZE if k != "law" and given.get(k) is not None]
+    if chosen:
+        raise ValueError(f"{chosen[0]} is what optimize chooses, so it cannot be given; bound it with "
+                         f"n_params_bounds/n_tokens_bounds, or evaluate a given {chosen[0]} with scalesim.simulate")
+    allow = inputs.allowed_unusual(given.get("allow_unusual"))
+    for name, spec in inputs.OPTIMIZE.items():
+        if given.get(name) is not None and name not in ("objective", "method"):  # Goal names their choices
+            inputs.check_value(spec, given[name], allow)
+    if isinstance(n_iter, (bool, np.bool_)) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive whole number of golden-section iterations, got {n_iter!r}")
 
 
 # ----------------------------------------------------------------------------- goals
@@ -180,12 +195,30 @@ class Goal:
             raise ValueError("method='closed' needs a Chinchilla-form law, no inference_tokens, no max_wall_days, "
                              "no unique_tokens and no start_hour (emissions proportional to FLOPs)")
         closed = ok and method != "numeric"
-        if self.name == "target_loss":
-            n, d = self._target(cost, closed, n_iter)
-        else:
-            n, d = self._budget(cost, closed, n_iter)
+        solve = self._target if self.name == "target_loss" else self._budget
+        n, d = solve(cost, closed, n_iter)
+        if closed and method == "auto" and not bool(self.within_bounds(n, d).all()):
+            closed = False  # the unconstrained optimum lies outside the bounds: the bounded one is on them
+            n, d = solve(cost, closed, n_iter)
         as_da = lambda v: v if isinstance(v, xr.DataArray) else xr.DataArray(v)  # noqa: E731
         return as_da(n), as_da(d), closed
+
+    def _n_min_by_bisection(self, n_iter=64):
+        """Smallest N in the bounds whose loss at the largest D allowed reaches the target (laws without a
+        closed form): left of it the target is unreachable, so the search starts there (else the
+        golden section, seeing only unreachable cells, walks to the lower bound)."""
+        left = xr.zeros_like(self.G) + np.log(self.n_lo)
+        right = left * 0 + np.log(self.n_hi)
+        for _ in range(n_iter):
+            mid = 0.5 * (left + right)
+            short = self.loss(np.exp(mid), self.d_hi) > self.G  # N too small even with all the data
+            left, right = xr.where(short, mid, left), xr.where(short, right, mid)
+        return np.exp(left)
+
+    def within_bounds(self, n, d):
+        """True where (N, D) is finite and inside the bounds (relative tolerance 1e-9)."""
+        return (np.isfinite(d) & (d > 0) & (n >= self.n_lo * (1 - 1e-9)) & (n <= self.n_hi * (1 + 1e-9))
+                & (d >= self.d_lo * (1 - 1e-9)) & (d <= self.d_hi * (1 + 1e-9)))
 
     def tokens(self, n):
         """D on the iso-loss curve at N (inf where the target is unreachable)."""
@@ -197,9 +230,10 @@ class Goal:
         if closed:
             alloc = laws.compute_optimal(laws.min_flop(self.G, law=self.law), law=self.law)
             return alloc.n_params, alloc.n_tokens
-        n_min = self.n_min_of(self.G) if self.n_min_of is not None else xr.zeros_like(self.G) + self.n_lo
+        n_min = self.n_min_of(self.G) if self.n_min_of is not None else self._n_min_by_bisection()
         lo = np.maximum(n_min * (1 + 1e-6), self.n_lo)
         hi = np.minimum(np.maximum(n_min * 1e6, lo * 10), self.n_hi)
+        hi = xr.where(hi > lo, hi, lo * (1 + 1e-9))  # n_min beyond n_params_bounds: searched, then reported infeasible
         objective = lambda n: cost.spend(self.objective, cost.evaluate(n, np.minimum(self.tokens(n), 1e30)))  # noqa: E731
         n_opt, _ = golden_section_minimize(objective, lo, hi, n_iter=n_iter, log_space=True)
         return n_opt, self.tokens(n_opt)
@@ -212,10 +246,26 @@ class Goal:
             alloc = laws.compute_optimal(budget / per_flop, law=self.law)
             return alloc.n_params, alloc.n_tokens
 
-        def d_max(n):  # every training output is proportional to D at fixed N and chips
-            parts = cost.evaluate(n, xr.ones_like(n * budget))
-            serving = cost.spend(budgeted, parts) - parts[0][budgeted]
-            return (budget - serving) / parts[0][budgeted]
+        # every training output is proportional to D at fixed N and chips; where the chip count is
+        # chosen per run (a deadline) it grows with D and the cost per token with it, so D is found
+        # by fixed-point steps D <- D x (budget - serving) / training(D), keeping the largest D within
+        # budget (spend grows with D, so that is the answer up to a jump of the chip ladder)
+        steps_needed = 6 if (cost.n_chips is None and cost.max_wall_days is not None and budgeted != "flop") else 1
+
+        def d_max(n):
+            d = xr.ones_like(n * budget)
+            best = d * 0.0
+            for _ in range(steps_needed):
+                parts = cost.evaluate(n, d)
+                train = parts[0][budgeted]
+                serving = cost.spend(budgeted, parts) - train
+                if steps_needed == 1:
+                    return (budget - serving) / train * d
+                best = xr.where((train + serving <= budget * (1 + 1e-9)) & (d > best), d, best)
+                d = xr.where(train > 0, d * (budget - serving) / train, d).fillna(0.0)
+            parts = cost.evaluate(n, xr.where(d > 0, d, 1.0))
+            ok = (d > 0) & (cost.spend(budgeted, parts) <= budget * (1 + 1e-9))
+            return xr.where(ok & (d > best), d, best)
 
         def loss_within_budget(n):
             d = d_max(n)
@@ -321,22 +371,32 @@ class LifetimeCost:
 # ----------------------------------------------------------------------------- report
 def report(goal, cost, n_opt, d_opt, use_closed):
     """The optimum as a labelled Dataset, infeasible cells NaN with ``feasible=False``."""
-    feasible = np.isfinite(d_opt) & (d_opt > 0) & (n_opt >= goal.n_lo * (1 - 1e-9)) & (n_opt <= goal.n_hi * (1 + 1e-9)) \
-        & (d_opt >= goal.d_lo * (1 - 1e-9)) & (d_opt <= goal.d_hi * (1 + 1e-9))
+    feasible = goal.within_bounds(n_opt, d_opt)
+    bounds = f"n_params_bounds=({goal.n_lo:g}, {goal.n_hi:g}), n_tokens_bounds=({goal.d_lo:g}, {goal.d_hi:g})"
+    if not bool(feasible.any()):
+        raise ValueError(f"no feasible configuration: {goal.name}={_plain(goal.value)} cannot be reached within {bounds}")
     n_eval, d_eval = xr.where(feasible, n_opt, 1e9), xr.where(feasible, d_opt, 1e10)
     parts = cost.evaluate(n_eval, d_eval)
     tr, inf, inf_flop = parts
     objective = cost.spend(goal.objective, parts)
+    checks = []  # (mask, why) in order; the one that removes the last feasible cell is named
     if cost.max_wall_days is not None:
-        feasible = feasible & (tr["wall_days"] <= cost.max_wall_days * (1 + 1e-9))
+        chips = (f"n_chips={_plain(cost.n_chips)}" if cost.n_chips is not None else
+                 f"any chip count up to max_n_chips={_plain(cost.max_n_chips)}" if cost.max_n_chips is not None
+                 else "any chip count the utilisation model has a plan for")
+        checks.append((tr["wall_days"] <= cost.max_wall_days * (1 + 1e-9),
+                       f"training takes longer than max_wall_days={_plain(cost.max_wall_days)} with {chips}"))
         if cost.max_n_chips is not None and cost.n_chips is None:
-            feasible = feasible & (cost.chosen <= cost.max_n_chips)
+            checks.append((cost.chosen <= cost.max_n_chips,
+                           f"meeting max_wall_days needs more than max_n_chips={_plain(cost.max_n_chips)}"))
     if goal.name == "carbon_budget_t":
-        feasible = feasible & (objective <= goal.G * (1 + 1e-6))
-    if not bool(feasible.any()):
-        raise ValueError(f"no feasible configuration for {goal.name}={goal.value!r} within n_params_bounds=({goal.n_lo:g}, "
-                         f"{goal.n_hi:g}), n_tokens_bounds=({goal.d_lo:g}, {goal.d_hi:g})"
-                         + (f", max_wall_days={cost.max_wall_days.values.tolist()}" if cost.max_wall_days is not None else ""))
+        checks.append((objective <= goal.G * (1 + 1e-6), f"the least {goal.objective} found exceeds "
+                       f"carbon_budget_t={_plain(goal.value)}"))
+    for mask, why in checks:
+        narrowed = feasible & mask
+        if not bool(narrowed.any()):
+            raise ValueError(f"no feasible configuration for {goal.name}={_plain(goal.value)} within {bounds}: {why}")
+        feasible = narrowed
     out = _optimum_variables(goal, cost, parts, n_opt, d_opt, n_eval, d_eval, objective)
     out = out.where(feasible)
     out["feasible"] = feasible
@@ -350,6 +410,12 @@ def report(goal, cost, n_opt, d_opt, use_closed):
     if cost.serving:
         out.attrs["notes"] = "; ".join(sorted(set(filter(None, out.attrs.get("notes", "").split("; ") + cost.serve.notes))))
     return out
+
+
+def _plain(v):
+    """A value for a one-line message (a DataArray's numbers, not its repr)."""
+    arr = np.asarray(getattr(v, "values", v))
+    return arr.item() if arr.ndim == 0 else arr.tolist() if arr.size <= 8 else f"[{arr.min():g} ... {arr.max():g}]"
 
 
 def _optimum_variables(goal, cost, parts, n_opt, d_opt, n_eval, d_eval, objective):
@@ -439,6 +505,12 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
         if not key.endswith("_max") or key[:-4] not in ds:
             raise ValueError(f"unknown keyword {key!r}: constraints are '<variable>_max' for a variable of the dataset "
                              f"({', '.join(f'{v}_max' for v in ds.data_vars)}), target_loss or max_loss")
+    for key, limit in {"target_loss": target_loss, "max_loss": max_loss, **constraints}.items():
+        if limit is not None and (isinstance(limit, (bool, np.bool_, str, bytes))
+                                  or np.asarray(limit).dtype.kind not in "iuf" or not np.all(np.isfinite(limit))):
+            raise ValueError(f"{key} must be a finite number, got {limit!r}")
+    if chunk is not None and (isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
+        raise ValueError(f"chunk must be a positive whole number of coordinates per slice, got {chunk!r}")
     keep = [d for d in ds[objective].dims if d not in over]
 
     def one(part):
