@@ -95,6 +95,9 @@ SIMULATE = _table(
 #: the table above so it stays the last argument of simulate).
 SIMULATE["allow_unusual"] = Input("allow_unusual", STRING, "names", "unusual", "",
                                   "inputs whose value is outside its plausible range on purpose (e.g. n_params)")
+#: Which output variables to compute (default all): only they and what they need are computed.
+SIMULATE["outputs"] = Input("outputs", STRING, "names", "variable", "",
+                            "output variables to compute (default all; e.g. co2e_t): only these and what they need")
 
 #: Inputs of :func:`scalesim.optimize` beyond the simulate inputs it shares.
 OPTIMIZE = _table(
@@ -121,12 +124,14 @@ OPTIMIZE = _table(
 
 #: simulate inputs that optimize chooses itself.
 CHOSEN_BY_OPTIMIZE = ("n_params", "n_active_params", "n_tokens", "flop", "law")
+#: simulate inputs that optimize does not take (its cost needs every output).
+SIMULATE_ONLY = ("outputs",)
 GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
 
 
 def optimize_inputs():
     """The optimize table: its own inputs, then the simulate inputs it passes through."""
-    shared = {k: v for k, v in SIMULATE.items() if k not in CHOSEN_BY_OPTIMIZE}
+    shared = {k: v for k, v in SIMULATE.items() if k not in CHOSEN_BY_OPTIMIZE + SIMULATE_ONLY}
     return {**OPTIMIZE, **shared}
 
 

@@ -74,7 +74,8 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
              embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central", samples=None, seed=None,
-             intensity_series=None, start=None, schedule=None, slack=None, allow_unusual=None):
+             intensity_series=None, start=None, schedule=None, slack=None, allow_unusual=None,
+             outputs=None):
     """Simulate the compute, time, energy, carbon and water of training runs.
 
     Every input may be a scalar, a list or 1-d array (which becomes a dimension named after the
@@ -160,6 +161,12 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         Inputs whose value lies outside its plausible range on purpose (:data:`scalesim.inputs.PLAUSIBLE`:
         e.g. ``n_params`` below 1e4, a grid intensity below 1 g/kWh, ``chip_power_w`` below 10 W,
         which are usually unit slips and otherwise raise ``ValueError``).
+    outputs : str or sequence of str, optional
+        Output variables to compute (names of :data:`scalesim.variables.VARIABLES`); default all.
+        Only these and what they need are computed, and each full-size output is one
+        multiplication of the compute (on its own dims) by its per-hardware and per-region
+        factors folded first: ``outputs=["co2e_t"]`` never allocates the energy, water or
+        embodied arrays. The result holds only the variables asked for.
 
     Returns
     -------
@@ -183,7 +190,7 @@ def run(raw, *, draws=None):
     if choose:
         n_chips, f["mfu"] = default_n_chips(ctx, f)
     out = outputs(ctx, f, n_chips=n_chips)
-    if n_chips is not None:
+    if n_chips is not None and ctx.inputs.get("outputs") is None:
         out["n_chips"] = n_chips
     return finish(ctx, out, scope="simulate")
 
@@ -281,8 +288,11 @@ def factors(ctx, *, with_utilisation=True):
     idle = steps.idle_power_w(ctx) if goodput < 1.0 else 0.0
     f["it_kwh_per_chip_hour"] = hw_model.it_energy_kwh(goodput, f["chip_power_w"], idle_chip_hours=1.0 - goodput,
                                                        idle_power_w=idle)
-    f.update(site_factors(ctx))
-    f["embodied_t_per_chip_hour"] = embodied_factor(ctx)
+    want = wanted_outputs(ctx)  # outputs=: only the factors some asked output needs
+    f.update(site_factors(ctx, water=want is None or bool(want & {"water_onsite_l", "water_offsite_l", "water_l"})))
+    annual = x.get("start_hour") is None and x.get("intensity_series") is None  # else outputs() needs embodied
+    if want is None or want & {"embodied_co2e_t", "total_co2e_t"} or not annual:
+        f["embodied_t_per_chip_hour"] = embodied_factor(ctx)
     return f
 
 
@@ -391,8 +401,8 @@ def _factor(ctx, registry, value):
     return out if isinstance(out, xr.DataArray) else xr.DataArray(out)
 
 
-def site_factors(ctx):
-    """PUE, on-site WUE, off-site EWIF and grid intensity on the region dims."""
+def site_factors(ctx, *, water=True):
+    """PUE, on-site WUE, off-site EWIF (``water=True``) and grid intensity on the region dims."""
     x = ctx.inputs
     pue = x.get("pue")
     operator = pue.strip().lower() if isinstance(pue, str) else None
@@ -405,6 +415,8 @@ def site_factors(ctx):
     wue = x.get("wue_l_per_kwh")
     ewif = x.get("ewif_l_per_kwh")
     ci = steps.grid_intensity(ctx) if ctx.regions is not None else x.get("grid_gco2e_per_kwh", xr.DataArray(np.nan))
+    if not water:
+        return {"pue": pue_da, "grid_gco2e_per_kwh": ci}
     return {"pue": pue_da, "grid_gco2e_per_kwh": ci,
             "wue_l_per_kwh": wue if wue is not None else steps.site_water(ctx, "wue_l_per_kwh", operator),
             "ewif_l_per_kwh": ewif if ewif is not None else steps.site_water(ctx, "ewif_l_per_kwh")}
@@ -455,9 +467,10 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
     n_chips = x.get("n_chips") if n_chips is None else n_chips
     out = {}
     if x.get("chip_hours") is None:
-        chip_hours = C * chip_hours_per_flop(ctx, f)
+        chip_hours, base, per_base = None, C, chip_hours_per_flop(ctx, f)  # chip_hours = base x per_base
     else:
-        chip_hours = x["chip_hours"]
+        chip_hours = base = x["chip_hours"]
+        per_base = 1.0
         if C is not None:
             implied = C / (chip_hours * float(x.get("goodput", 1.0)) * S_PER_H * f["peak_flop_per_s"])
             _check_implied_mfu(ctx, implied, f["mfu"])
@@ -472,6 +485,11 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
         if bad is not None and bad.any():  # a model's NaN: no parallel plan fits (never a user's input)
             ctx.notes.append(f"utilisation model: no feasible configuration (no plan fits memory, or no chip count "
                              f"meets the deadline) for {int(bad.sum())} of {bad.size} cell(s): NaN there")
+    want = wanted_outputs(ctx)
+    if want is not None and x.get("start_hour") is None and x.get("intensity_series") is None:
+        out.update(_folded(f, base, per_base, n_chips, want))
+        return _only(_loss(ctx, out, want), want)
+    chip_hours = C * per_base if chip_hours is None else chip_hours
     out["chip_hours"] = chip_hours
     if n_chips is not None:
         out["wall_days"] = chip_hours / n_chips / H_PER_DAY
@@ -484,15 +502,67 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
     out["grid_gco2e_per_kwh"], out["co2e_t"] = _operational(ctx, f, it_energy, out, n_chips)
     out["embodied_co2e_t"] = chip_hours * f["embodied_t_per_chip_hour"] * out.pop("_embodied_scale", 1.0)
     out["total_co2e_t"] = out["co2e_t"] + out["embodied_co2e_t"]
-    out["water_onsite_l"] = datacenter.water_onsite_l(it_energy, f["wue_l_per_kwh"])
-    out["water_offsite_l"] = datacenter.water_offsite_l(out["energy_kwh"], f["ewif_l_per_kwh"])
-    out["water_l"] = out["water_onsite_l"] + out["water_offsite_l"]
-    if x.get("law") is not None:
+    if want is None or want & {"water_onsite_l", "water_offsite_l", "water_l"}:
+        out["water_onsite_l"] = datacenter.water_onsite_l(it_energy, f["wue_l_per_kwh"])
+        out["water_offsite_l"] = datacenter.water_offsite_l(out["energy_kwh"], f["ewif_l_per_kwh"])
+        out["water_l"] = out["water_onsite_l"] + out["water_offsite_l"]
+    out = _loss(ctx, out, want)
+    return out if want is None else _only(out, want)
+
+
+def wanted_outputs(ctx):
+    """The output variables asked for (``outputs=``) as a set, or None for all."""
+    value = ctx.inputs.get("outputs")
+    return None if value is None else {value} if isinstance(value, str) else set(value)
+
+
+def _folded(f, base, per_base, n_chips, want):
+    """The outputs in ``want`` only, each ``base x (per_base x its factor per chip-hour)``.
+
+    ``base`` is the compute (on (n_params, n_tokens)) or the reported chip-hours, ``per_base`` the
+    chip-hours per FLOP (on hardware): the per-hardware and per-region factors are multiplied
+    together first, so each output costs one full-size multiplication (annual intensity only).
+    """
+    itk, fpi = f["it_kwh_per_chip_hour"], datacenter.facility_energy_kwh(1.0, f["pue"])
+    emb = f.get("embodied_t_per_chip_hour")
+    operational = lambda: itk * grid.operational_co2e_t(fpi, f["grid_gco2e_per_kwh"])  # noqa: E731
+    onsite = lambda: datacenter.water_onsite_l(itk, f["wue_l_per_kwh"])  # noqa: E731
+    offsite = lambda: datacenter.water_offsite_l(itk * fpi, f["ewif_l_per_kwh"])  # noqa: E731
+    per_chip_hour = {"chip_hours": lambda: 1.0, "it_energy_kwh": lambda: itk, "energy_kwh": lambda: itk * fpi,
+                     "co2e_t": operational, "embodied_co2e_t": lambda: emb,
+                     "total_co2e_t": lambda: operational() + emb, "water_onsite_l": onsite,
+                     "water_offsite_l": offsite, "water_l": lambda: onsite() + offsite()}
+    if n_chips is not None:
+        per_chip_hour["wall_days"] = lambda: 1.0 / (n_chips * H_PER_DAY)
+    out = {k: base * (per_base * fn()) for k, fn in per_chip_hour.items() if k in want}
+    small = {"chip_power_w": f["chip_power_w"], "pue": f["pue"], "grid_gco2e_per_kwh": f["grid_gco2e_per_kwh"]}
+    return out | {k: v for k, v in small.items() if k in want}
+
+
+def _loss(ctx, out, want=None):
+    """Add the scaling law's loss (when ``law`` is given and the loss is wanted)."""
+    x = ctx.inputs
+    if x.get("law") is not None and (want is None or "loss" in want):
         from scalesim import laws
 
         out["loss"] = laws.loss(x["n_params"], x["n_tokens"], law=x["law"])
         ctx.models["loss"] = x["law"]
     return out
+
+
+#: Why an output asked for with ``outputs=`` may be missing.
+_NEEDS = {"loss": "law=", "wall_days": "n_chips (or the chip-count rule)", "schedule_saving": "intensity_series",
+          "flop": "n_params and n_tokens or flop", "mfu": "a utilisation (mfu, or compute with chip_hours)",
+          "feasible": "ds.scalesim.optimum", "n_params_opt": "ds.scalesim.optimum", "n_tokens_opt": "ds.scalesim.optimum"}
+
+
+def _only(out, want):
+    """The variables of ``out`` in ``want``; ValueError for one asked for that these inputs do not give."""
+    missing = sorted(want - set(out))
+    if missing:
+        name = missing[0]
+        raise ValueError(f"outputs: {name!r} is not computed from these inputs (it needs {_NEEDS.get(name, '?')})")
+    return {k: out[k] for k in variables.VARIABLES if k in want}  # in the registry's order
 
 
 def _check_implied_mfu(ctx, implied, given):

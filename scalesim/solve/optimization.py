@@ -119,7 +119,7 @@ def optimize(*, target_loss=None, carbon_budget_t=None, flop_budget=None, law="b
     """
     given = {k: v for k, v in dict(locals()).items() if k not in ("simulate_kwargs", "n_iter")}
     given.update(simulate_kwargs)
-    unknown = sorted(set(simulate_kwargs) - set(inputs.SIMULATE))
+    unknown = sorted(set(simulate_kwargs) - (set(inputs.SIMULATE) - set(inputs.SIMULATE_ONLY)))
     if unknown:
         raise ValueError(f"unknown optimize input(s) {unknown}; allowed: {sorted(inputs.optimize_inputs())}")
     _check_inputs(given, n_iter)
@@ -473,7 +473,9 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     Parameters
     ----------
     ds : xarray.Dataset
-        A :func:`scalesim.simulate` result (with ``loss`` when ``target_loss`` is given).
+        A :func:`scalesim.simulate` result (with ``loss`` when ``target_loss`` is given). A
+        dask-backed result is reduced chunk by chunk (only the indices of the optimum, on the kept
+        dims, are computed) and the optimum comes back lazy, never materialising the grid.
     objective : str
         Variable to minimise.
     over : sequence of str
@@ -521,13 +523,10 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
         for key, limit in constraints.items():
             mask = mask & (part[key[:-4]] <= limit)
         masked = obj.where(mask)
-        stacked = masked.stack(_cell=over)
-        feasible = stacked.notnull().any("_cell")
-        idx = stacked.fillna(np.inf).argmin("_cell")
-        cells = stacked["_cell"].isel(_cell=idx)
-        res = part.isel({d: _index_of(part, d, cells[d]) for d in over})
+        idx, feasible = _first_argmin(masked, over)
+        res = part.isel(idx)
         for d in over:
-            res[f"{d}_opt"] = xr.where(feasible, res[d], np.nan) if d in res.coords else cells[d]
+            res[f"{d}_opt"] = xr.where(feasible, res[d], np.nan) if d in res.coords else idx[d]
         res = res.drop_vars([c for c in over if c in res.coords], errors="ignore")
         res = res.where(feasible)
         res["feasible"] = feasible
@@ -545,9 +544,24 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     return out
 
 
-def _index_of(ds, dim, labels):
-    index = ds.indexes[dim]
-    return xr.DataArray(index.get_indexer(np.asarray(labels).ravel()).reshape(np.shape(labels)), dims=labels.dims, coords=labels.coords).drop_vars(list(labels.coords), errors="ignore")
+def _first_argmin(masked, over):
+    """Positions (``{dim: DataArray}``, on the kept dims) of the first minimum over ``over``, and feasibility.
+
+    The first minimum in C order of ``over`` (as an argmin over the stacked cells), found one dim at a
+    time from the last: ``min``/``argmin`` along one axis are streaming reductions, so on a
+    dask-backed result each chunk is reduced where it lies and only the kept-dims-sized indices are
+    computed; the grid is never materialised or stacked.
+    """
+    filled = masked.fillna(np.inf)
+    reduced = {"_feasible": masked.notnull().any(over)}
+    for d in reversed(over):
+        reduced[f"_at_{d}"] = filled.argmin(d)  # position along d of the first minimum, for each cell of the dims before it
+        filled = filled.min(d)
+    reduced = xr.Dataset(reduced).reset_coords(drop=True).compute()  # small: the kept dims (and over[:-1])
+    idx = {}
+    for d in over:  # outermost first: its position, then each inner dim's position at the outer ones chosen
+        idx[d] = reduced[f"_at_{d}"].isel(idx)
+    return idx, reduced["_feasible"]
 
 
 def bench_optimize():
@@ -563,7 +577,8 @@ def bench_optimize():
     targets = np.linspace(2.05, 2.5, 100)
     n_total = len(regions) * len(hws) * len(targets)
     # a solver benchmark: utilisation independent of N (per-generation constants), as the scipy loop
-    kw = dict(hardware=hws, region=regions, n_chips=1024, inference_tokens=1e12, law="besiroglu2024", mfu="hierarchical")
+    kw = dict(hardware=hws, region=regions, n_chips=1024, inference_tokens=1e12, law="besiroglu2024", mfu="hierarchical",
+              inference_mfu=float(hw_model.mfu_default_epoch(8)))  # serving as 2N FLOPs/token, as the scipy loop
     t0 = time.perf_counter()
     ds = optimize(target_loss=targets, **kw)
     t_vec = time.perf_counter() - t0
