@@ -37,6 +37,8 @@ def _as_input(name, value, *, numeric=True):
     """Scalar -> 0-d DataArray; list/1-d array -> DataArray on dim ``name``; DataArray kept."""
     if value is None:
         return None
+    if isinstance(value, (set, frozenset, dict)):
+        raise ValueError(f"{name} must be a scalar, a list/1-d array or an xarray.DataArray, got a {type(value).__name__}")
     if isinstance(value, xr.DataArray):
         da = value
     elif isinstance(value, (str, bytes)) or np.ndim(value) == 0:

@@ -91,6 +91,8 @@ def hardware_arrays(hardware, dtype):
 
 
 def _as_dataarray(name, value):
+    if isinstance(value, (set, frozenset, dict)):
+        raise ValueError(f"{name} must be a scalar, a list, a 1-d array or a DataArray, got a {type(value).__name__}")
     if isinstance(value, xr.DataArray):
         return value
     if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
@@ -98,6 +100,16 @@ def _as_dataarray(name, value):
     if isinstance(value, np.ndarray) and value.ndim > 1:
         raise ValueError(f"{name} must be a scalar, a list, a 1-d array or a DataArray, got a {value.ndim}-d array")
     return xr.DataArray(value)
+
+
+def _numeric(name, da):
+    """A numeric input as float, or a ValueError naming it (strings, booleans, values beyond 1e60)."""
+    if da.dtype.kind not in "iuf" or da.dtype.kind == "b":
+        raise ValueError(f"{name} must be a number, got {da.values.ravel()[:1].tolist()[0]!r}")
+    da = da.astype(float)
+    if np.any(np.abs(da.values) > 1e60):
+        raise ValueError(f"{name} must be at most 1e60 (the supported range), got {float(np.abs(da).max()):g}")
+    return da
 
 
 def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=None, d_model=None, n_heads=None,
@@ -181,7 +193,10 @@ def _broadcast_inputs(args):
     given = {k: _as_dataarray(k, v) for k, v in args.items() if v is not None}
     for k in _NUMERIC:
         if k in given:
+            given[k] = _numeric(k, given[k])
             x = np.asarray(given[k].values, dtype=float)
+            if k in _PLAN and np.any(np.isfinite(x) & ((x < 1) | (x != np.round(x)))):
+                raise ValueError(f"{k} must be a whole number >= 1 (a parallel degree), got {given[k].values!r}")
             if np.any(~np.isfinite(x)) or (np.any(x <= 0) if k != "zero" else np.any((x < 0) | (x > 3))):
                 raise ValueError(f"{k} must be finite and > 0, got {given[k].values!r}")
     arrays = dict(zip(given, xr.broadcast(*given.values())))

@@ -64,9 +64,22 @@ VARIABLES = {
 }
 
 
+#: Longest job or window [h]: a century of hourly steps; above it the arithmetic is meaningless.
+MAX_HOURS = 24 * 366 * 100
+
+
 def _steps(name, hours, step_h, rounding):
-    h = np.atleast_1d(np.asarray(hours, dtype=float))
-    if h.ndim != 1 or not np.isfinite(h).all() or (h <= 0).any():
+    bad = ValueError(f"{name} must be a positive finite number or a non-empty 1-D list of them [h], got {hours!r}")
+    if isinstance(hours, (str, bytes, set, frozenset, dict, bool)) or (isinstance(hours, (list, tuple)) and (
+            not hours or any(isinstance(v, (str, bool, set, list, tuple, dict)) for v in hours))):
+        raise bad
+    try:
+        h = np.atleast_1d(np.asarray(hours, dtype=float))
+    except (TypeError, ValueError):
+        raise bad from None
+    if np.isfinite(h).any() and np.max(np.abs(h[np.isfinite(h)])) > MAX_HOURS:
+        raise ValueError(f"{name} must be at most {MAX_HOURS:g} h (a century), got {hours!r}")
+    if h.ndim != 1 or not h.size or not np.isfinite(h).all() or (h <= 0).any():
         raise ValueError(f"{name} must be a positive finite number or a 1-D list of them [h], got {hours!r}")
     n = rounding(h / step_h - (1e-9 if rounding is np.ceil else -1e-9)).astype(int)
     if (n < 1).any():
@@ -245,14 +258,18 @@ def _resolve_series(intensity):
 
 
 def _check_options(strategy, min_block_hours, restart_overhead_hours, step_h):
-    names = [strategy] if isinstance(strategy, str) else list(strategy)
-    bad = [s for s in names if s not in STRATEGIES]
+    names = [strategy] if isinstance(strategy, str) else list(strategy) if isinstance(strategy, (list, tuple)) else [strategy]
+    bad = [s for s in names if not isinstance(s, str) or s not in STRATEGIES]
     if bad or not names:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)} (or a list of them), got {strategy!r}")
-    if min_block_hours is not None and not (np.isfinite(min_block_hours) and min_block_hours > 0):
-        raise ValueError(f"min_block_hours must be None or a positive number of hours, got {min_block_hours!r}")
-    if not (np.isfinite(restart_overhead_hours) and restart_overhead_hours >= 0):
-        raise ValueError(f"restart_overhead_hours must be a finite number of hours >= 0, got {restart_overhead_hours!r}")
+    def hours(v):
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+            and abs(v) <= MAX_HOURS and np.isfinite(float(v))
+    if min_block_hours is not None and not (hours(min_block_hours) and min_block_hours > 0):
+        raise ValueError(f"min_block_hours must be None or a positive number of hours <= {MAX_HOURS:g}, got {min_block_hours!r}")
+    if not (hours(restart_overhead_hours) and restart_overhead_hours >= 0):
+        raise ValueError(f"restart_overhead_hours must be a finite number of hours in [0, {MAX_HOURS:g}], "
+                         f"got {restart_overhead_hours!r}")
     overhead = int(np.ceil(restart_overhead_hours / step_h - 1e-9))
     block = max(int(np.ceil((min_block_hours or step_h) / step_h - 1e-9)), overhead + 1 if overhead else 1)
     return names, block, overhead
