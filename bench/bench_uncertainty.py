@@ -8,19 +8,14 @@ Carlo run reaches >= 0.5 of the plain simulate's cells per second. Also times a 
 from __future__ import annotations
 
 import sys
-import time
 
+import run_bench  # noqa: E402  (bench/ is on sys.path when run as a script)
 import scalesim as ss
 from scalesim import catalog
 
 
 def best_of(fn, repeat=2):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return run_bench.best_of(fn, repeat=repeat)
 
 
 def main(n_samples=1000, n_sizes=100, n_regions=100):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalesim import catalog
-from scalesim.chain.training_throughput import hardware_arrays
+from scalesim.chain.training_throughput import dedupe_plans, hardware_arrays
 from scalesim.models import parallelism as par
 from scalesim.units import FLOP_PER_TFLOP
 
@@ -132,7 +132,7 @@ def predict_benchmarks(rows=None, parameters=None):
                               long_context=bool(pattern[1]))
         sub = lambda d: {k: v[sel] for k, v in d.items()}  # noqa: E731
         fixed = {k: v[sel] for (k, v), on in zip(forced.items(), pattern[2:]) if on} if use_forced else {}
-        plans = _dedupe(plans, fixed)
+        plans = dedupe_plans(plans, [k for k in fixed if k in plans])
         return par.search_plan(sub(cfg), sub(hw), plans, forced=fixed, parameters=parameters)
 
     used = np.zeros(len(rows), dtype=bool)
@@ -247,14 +247,3 @@ def leave_one_source_out(rows=None, *, parameters=None, start=PRIOR_START, **fit
         held = predict_benchmarks([r for r, s in zip(rows, sel) if s], p)
         out[kind] = dict(in_sample=error_summary(full, sel), out_of_sample=error_summary(held), parameters=p)
     return out
-
-
-def _dedupe(plans, fixed):
-    """Plan grid without duplicates along the entries that ``fixed`` overrides."""
-    keys = [k for k in fixed if k in plans]
-    if not keys:
-        return plans
-    cols = np.stack([plans[k] for k in plans if k not in keys], axis=1)
-    _, keep = np.unique(cols, axis=0, return_index=True)
-    keep = np.sort(keep)
-    return {k: v[keep] for k, v in plans.items()}

@@ -286,7 +286,11 @@ def _dataset(out, template, parameters, defaults):
 
 def _dedupe_forced(plans, forced):
     """Drop plan-axis duplicates along entries that every configuration forces (smaller search)."""
-    keys = [k for k, v in forced.items() if k in plans and np.all(np.isfinite(v))]
+    return dedupe_plans(plans, [k for k, v in forced.items() if k in plans and np.all(np.isfinite(v))])
+
+
+def dedupe_plans(plans, keys):
+    """Plan grid without the candidates that differ only in entries ``keys`` (overridden by the caller)."""
     if not keys:
         return plans
     cols = np.stack([plans[k] for k in plans if k not in keys], axis=1)
