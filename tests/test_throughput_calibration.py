@@ -50,7 +50,7 @@ def _megatron_weak_scaling_errors(rows):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 10 asks for 15 %; the LOSO-selected TP-overlap term makes these rows "
-                                       "8-21 % too fast (they were within 15 % with TP communication exposed)")
+                                       "7-21 % too fast (they were within 15 % with TP communication exposed)")
 def test_megatron_h100_weak_scaling_table_within_15_percent(rows):
     err = _megatron_weak_scaling_errors(rows)
     assert np.all(np.abs(err) < 0.15), err
@@ -68,3 +68,49 @@ def test_changing_a_parameter_changes_the_fit(rows):
     p["gemm_efficiency"] *= 0.7
     worse = ct.error_summary(ct.predict_benchmarks(rows, p))["step_time"]["median"]
     assert worse > base + 0.05
+
+
+def test_recompute_inclusive_rows_use_narayanan_eq3():
+    """Narayanan et al. 2021 Eq. 3 turns the README's GPT-3 175B example (138 TFLOP/s per GPU) back into ~32 s."""
+    row = dict(global_batch_seqs="1536", seq_len="2048", n_chips="1024", tokens_per_s_per_chip="",
+               model_tflops_per_chip="138", n_layers="96", d_model="12288", vocab="51200", n_params="175e9",
+               source_kind="megatron", flop_convention="Narayanan recompute-inclusive (HFU-like)")
+    assert ct.measured_step_time(row) == pytest.approx(32.0, rel=0.01)  # "around 32 seconds", 138 printed to 3 digits
+    row["flop_convention"] = "Korthikanti model FLOPs"  # the no-recompute count is 3/4 of it: a shorter step
+    assert ct.measured_step_time(row) == pytest.approx(32.0 * 0.75, rel=0.01)
+
+
+def test_selene_rows_are_fitted_with_full_recompute(rows):
+    selene = [r for r in rows if r["flop_convention"].startswith("Narayanan recompute-inclusive")]
+    assert len(selene) == 11
+    _, _, forced = ct._inputs(selene)
+    assert np.all(forced["recompute"] == 2.0)
+
+
+def test_accelerator_generation():
+    assert ct.accelerator_generation("A100-SXM4-40GB") == ct.accelerator_generation("A100-SXM4-80GB") == "A100"
+    assert ct.accelerator_generation("H200") == ct.accelerator_generation("H100 (96GB HBM2e, 500 W)") == "H100"
+    assert ct.accelerator_generation("TPUv5e") == "TPUv5e" != ct.accelerator_generation("TPUv5p")
+
+
+def test_leave_one_generation_out_holds_the_generation_out(rows):
+    sub = [r for r in rows if ct.accelerator_generation(r["accelerator"]) in ("TPUv4", "Gaudi2")]
+    res = ct.leave_one_generation_out(sub, keys=("gemm_efficiency",), max_nfev=3)
+    assert set(res) == {"TPUv4", "Gaudi2"}
+    assert res["TPUv4"]["out_of_sample"]["n"] == 6 and res["Gaudi2"]["out_of_sample"]["n"] == 3
+    # fitted on the other generation only: the two folds see different data, so different optima
+    assert res["TPUv4"]["parameters"]["gemm_efficiency"] != res["Gaudi2"]["parameters"]["gemm_efficiency"]
+    pooled = ct.pooled_error(res)
+    assert pooled["n"] == 9
+    every = np.abs(np.concatenate([res[k]["step_time_error"] for k in res]))
+    assert pooled["median"] == pytest.approx(np.median(every))
+
+
+def test_recompute_column_is_read_as_score_py_reads_it(rows):
+    sub = [r for r in rows if (r["recompute"] or "").lower() in ("none", "full", "")][:400]
+    _, _, forced = ct._inputs(sub)
+    rc = np.array([(r["recompute"] or "").lower() for r in sub])
+    assert np.all(forced["recompute"][rc == "none"] == 0.0)  # a published "none" is forced, not searched
+    assert np.all(forced["recompute"][rc == "full"] == 2.0)
+    blank = (rc == "") & np.array([not r["flop_convention"].startswith("Narayanan") for r in sub])
+    assert blank.any() and np.all(np.isnan(forced["recompute"][blank]))

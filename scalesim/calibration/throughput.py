@@ -9,7 +9,10 @@ plan when it gives one, falling back to the plan search when that plan is infeas
 
 ``fit_throughput_parameters`` minimises a robust (soft-L1) sum of squared log errors of step time
 over the global parameters of :data:`scalesim.models.parallelism.THROUGHPUT_PARAMETERS`;
-``leave_one_source_out`` refits without each ``source_kind`` and predicts it.
+``leave_one_source_out`` refits without each ``source_kind`` and predicts it;
+``leave_one_generation_out`` refits without every row of one chip generation (A100, H100, TPU v5e, ...)
+and predicts it from the catalogue alone, the check on hardware the fit has not seen; ``pooled_error``
+pools either over all held-out rows.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from scalesim.models import parallelism as par
 from scalesim.units import FLOP_PER_TFLOP
 
 __all__ = ["FIT_KEYS", "benchmark_rows", "measured_step_time", "predict_benchmarks", "error_summary",
-           "fit_throughput_parameters", "leave_one_source_out"]
+           "fit_throughput_parameters", "leave_one_source_out", "accelerator_generation",
+           "leave_one_generation_out", "pooled_error"]
 
 #: Parameters fitted by default, in order. ``scale_up_efficiency`` (fixed, see the parameter set's
 #: source) and ``low_precision_gemm_efficiency`` can be fitted by passing ``keys``.
@@ -57,16 +61,26 @@ def measured_step_time(row):
     """Measured step time [s] of a benchmark row, NaN when it cannot be derived.
 
     From ``tokens_per_s_per_chip`` when printed: B s / (tps x n). Otherwise from
-    ``model_tflops_per_chip`` with the source's FLOP convention: Narayanan et al. 2021 /
-    Korthikanti et al. 2022 for ``megatron`` and ``paper`` rows, 72 L h^2 (1 + s/6h + V/12Lh) per
-    token; MaxText's pre-2025 non-causal 6N + 12 L h s for ``maxtext`` rows.
+    ``model_tflops_per_chip`` with the source's FLOP convention: for ``megatron`` and ``paper``
+    rows Korthikanti et al. 2022's model FLOPs, 72 L h^2 (1 + s/6h + V/12Lh) per token, except the
+    rows whose ``flop_convention`` is Narayanan et al. 2021's recompute-inclusive count (the A100
+    Selene table), 96 L h^2 (1 + s/6h + V/16Lh) per token (arXiv:2104.04473 Sec. 5.1, Eq. 3: full
+    activation recomputation adds a second forward pass); MaxText's pre-2025 non-causal
+    6N + 12 L h s for ``maxtext`` rows.
+
+    Notes
+    -----
+    Eq. 3 reproduces the README's GPT-3 175B example: 1536 x 2048 tokens on 1024 A100 in 32 s is
+    137.7 TFLOP/s per GPU, printed as 138.
     """
     gbs, s, n = _f(row["global_batch_seqs"]), _f(row["seq_len"]), _f(row["n_chips"])
     tps = _f(row["tokens_per_s_per_chip"])
     if not np.isfinite(tps):
         tf = _f(row["model_tflops_per_chip"])
         L, h, V, N = _f(row["n_layers"]), _f(row["d_model"]), _f(row["vocab"]), _f(row["n_params"])
-        if row["source_kind"] in ("megatron", "paper"):
+        if _recompute_inclusive(row):
+            fpt = 96.0 * L * h * h * (1.0 + s / (6.0 * h) + V / (16.0 * L * h))
+        elif row["source_kind"] in ("megatron", "paper"):
             fpt = 72.0 * L * h * h * (1.0 + s / (6.0 * h) + V / (12.0 * L * h))
         elif row["source_kind"] == "maxtext":
             fpt = 6.0 * N + 12.0 * L * h * s
@@ -74,6 +88,11 @@ def measured_step_time(row):
             fpt = np.nan
         tps = tf * FLOP_PER_TFLOP / fpt
     return gbs * s / (tps * n)
+
+
+def _recompute_inclusive(row):
+    """Whether a row's FLOP count (and so its run) includes full activation recomputation (Narayanan et al. 2021)."""
+    return row["flop_convention"].startswith("Narayanan recompute-inclusive")
 
 
 def benchmark_rows():
@@ -101,9 +120,11 @@ def _inputs(rows):
     hw = hardware_arrays([r["accelerator"] for r in rows], dtype)
     forced = {k: col(k) for k in _PLAN_COLS}
     forced["zero"] = np.array([3.0 if r["fsdp"] == "yes" else 1.0 if r["fsdp"] == "no" else np.nan for r in rows])
-    rc = [(r["recompute"] or "").lower() for r in rows]
-    forced["recompute"] = np.array([2.0 if "full" in x else 1.0 if ("selective" in x or "minimal" in x) else np.nan
-                                    for x in rc])
+    # a recompute-inclusive FLOP count says the run recomputed every layer's forward (Narayanan Eq. 3)
+    rc = [("full" if _recompute_inclusive(r) else r["recompute"] or "").lower() for r in rows]
+    # as score.py reads the column: "none" is a published plan entry (no recomputation), not a blank
+    forced["recompute"] = np.array([2.0 if "full" in x else 1.0 if ("selective" in x or "minimal" in x)
+                                    else 0.0 if x == "none" else np.nan for x in rc])
     return cfg, hw, forced
 
 
@@ -234,16 +255,68 @@ def leave_one_source_out(rows=None, *, parameters=None, start=PRIOR_START, **fit
     Returns
     -------
     dict
-        ``{source_kind: {"in_sample": summary, "out_of_sample": summary, "parameters": fit}}``
-        with summaries from :func:`error_summary`.
+        ``{source_kind: {"in_sample": summary, "out_of_sample": summary, "parameters": fit,
+        "step_time_error": held-out relative errors}}`` with summaries from :func:`error_summary`.
     """
     rows = benchmark_rows() if rows is None else rows
-    kinds = sorted({r["source_kind"] for r in rows})
+    return _leave_one_group_out(rows, [r["source_kind"] for r in rows], parameters, start, fit_kwargs)
+
+
+#: Accelerators that share one chip generation with another catalogue id (same die): H200 and H800
+#: are GH100 Hopper parts like the H100 (NVIDIA H200 and H800 datasheets), so leaving out "H100"
+#: leaves them out too.
+SAME_GENERATION = {"H200": "H100", "H800": "H100"}
+
+
+def accelerator_generation(accelerator):
+    """Chip generation of a benchmark row's accelerator: the catalogue id up to its first '-'.
+
+    ``A100-SXM4-40GB`` and ``A100-SXM4-80GB`` are one generation (``A100``); H100 variants, H200
+    and H800 are ``H100`` (:data:`SAME_GENERATION`); each TPU version is its own (``TPUv5e``).
+    """
+    hid = catalog.get_hardware(accelerator).hardware_id.split("-")[0]
+    return SAME_GENERATION.get(hid, hid)
+
+
+def leave_one_generation_out(rows=None, *, parameters=None, start=PRIOR_START, **fit_kwargs):
+    """Per chip generation: errors in-sample and when every row of that generation is left out of the fit.
+
+    The held-out generation is predicted from the catalogue alone (its peaks, HBM and links) with
+    the efficiencies fitted on the other chips: the check of how the model carries to hardware it
+    was not fitted on. Arguments and return as :func:`leave_one_source_out`, keyed by
+    :func:`accelerator_generation`.
+    """
+    rows = benchmark_rows() if rows is None else rows
+    return _leave_one_group_out(rows, [accelerator_generation(r["accelerator"]) for r in rows], parameters, start,
+                                fit_kwargs)
+
+
+def _leave_one_group_out(rows, labels, parameters, start, fit_kwargs):
     full = predict_benchmarks(rows, parameters)
+    labels = np.array(labels)
     out = {}
-    for kind in kinds:
-        sel = np.array([r["source_kind"] == kind for r in rows])
-        p = fit_throughput_parameters(rows, exclude_source=kind, start=start, **fit_kwargs)
+    for label in sorted(set(labels)):
+        sel = labels == label
+        p = fit_throughput_parameters([r for r, s in zip(rows, sel) if not s], start=start, **fit_kwargs)
         held = predict_benchmarks([r for r, s in zip(rows, sel) if s], p)
-        out[kind] = dict(in_sample=error_summary(full, sel), out_of_sample=error_summary(held), parameters=p)
+        out[label] = dict(in_sample=error_summary(full, sel), out_of_sample=error_summary(held), parameters=p,
+                          step_time_error=held["step_time_s"] / held["measured_step_s"] - 1.0)
     return out
+
+
+def pooled_error(result):
+    """Median and 90th percentile of |step-time error| pooled over every held-out row of a leave-one-out result.
+
+    Parameters
+    ----------
+    result : dict
+        Output of :func:`leave_one_source_out` or :func:`leave_one_generation_out`.
+
+    Returns
+    -------
+    dict
+        ``n``, ``median``, ``p90`` [1].
+    """
+    e = np.abs(np.concatenate([v["step_time_error"] for v in result.values()]))
+    e = e[np.isfinite(e)]
+    return dict(n=int(e.size), median=float(np.median(e)), p90=float(np.percentile(e, 90)))
