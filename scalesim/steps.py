@@ -100,8 +100,9 @@ class Defaults:
     """Picks the low/central/high end of each default, or draws it, and records it for the attrs.
 
     With ``samples`` (Monte Carlo) every default is drawn from a triangular distribution on its
-    documented range (low, mode = central value, high). Draws are *common random numbers*: one
-    uniform draw per sample and per kind of input (``mfu``, ``chip_power_w``, ``pue``,
+    documented range (low, mode = central value, high), except where a step draws from a calibrated
+    pool (:meth:`empirical`: the structural utilisation's residuals). Draws are *common random
+    numbers*: one uniform draw per sample and per kind of input (``mfu``, ``chip_power_w``, ``pue``,
     ``grid_gco2e_per_kwh``, ...), shared by every configuration, so comparisons between regions or
     chips are paired. ``draws`` may supply those uniforms (``{kind: array on 'sample'}``), as
     :func:`scalesim.sensitivity` does; otherwise they come from ``numpy.random.default_rng([seed,
@@ -154,6 +155,18 @@ class Defaults:
         self.kinds[kind] = "triangular(low, central, high), uniform shared across configurations"
         return u if isinstance(u, xr.DataArray) else xr.DataArray(np.asarray(u, dtype=float), dims="sample")
 
+    def empirical(self, values, *, kind):
+        """Draws of one kind from the empirical distribution of ``values`` at plotting positions k/(n+1).
+
+        The quantile at the shared uniform u (``numpy.quantile(values, u, method='weibull')``,
+        Hyndman & Fan 1996 definition 6), clamped to [min, max]; common random numbers like
+        :meth:`choose`.
+        """
+        u = self.uniform(kind)
+        self.kinds[kind] = (f"empirical of {len(values)} values at plotting positions k/(n+1), "
+                            "uniform shared across configurations")
+        return u.copy(data=np.quantile(np.asarray(values, dtype=float), u.values, method="weibull"))
+
     def record(self, name, value, low, high, source, year=""):
         self.used[name] = {"name": name, "value": value, "low": low, "high": high, "year": year, "source": source}
 
@@ -165,14 +178,31 @@ def triangular_ppf(u, low, mode, high):
     """Inverse CDF of the triangular distribution on [min(low, high), max(low, high)] with ``mode`` [-].
 
     Broadcasts ``u`` (uniforms in [0, 1]) against the bounds; the mode is clipped into the range.
+    DataArrays go through one :func:`xarray.apply_ufunc` of the numpy kernel (exact join; dask
+    arrays allowed): a Monte Carlo run draws a dozen kinds, and elementwise DataArray arithmetic
+    costs a fixed overhead per operation that used to dominate the draws.
+
+    Notes
+    -----
+    With a = min, b = max, c = mode and F(c) = (c - a)/(b - a): x = a + sqrt(u (b - a)(c - a)) for
+    u < F(c), else b - sqrt((1 - u)(b - a)(b - c)) (the triangular inverse CDF; e.g. Kotz and van Dorp
+    2004, "Beyond Beta", World Scientific, doi:10.1142/5720, Eq. 1.10).
     """
+    args = (u, low, mode, high)
+    if any(isinstance(x, xr.DataArray) for x in args):
+        return xr.apply_ufunc(_triangular_ppf_kernel, *args, join="exact", dask="allowed")
+    return _triangular_ppf_kernel(*args)
+
+
+def _triangular_ppf_kernel(u, low, mode, high):
+    """:func:`triangular_ppf` on numpy (or dask) arrays."""
     a, b = np.minimum(low, high), np.maximum(low, high)
     c = np.clip(mode, a, b)
     width = b - a
-    fc = xr.where(width > 0, (c - a) / xr.where(width > 0, width, 1.0), 0.5)
+    fc = np.where(width > 0, (c - a) / np.where(width > 0, width, 1.0), 0.5)
     left = a + np.sqrt(u * width * (c - a))
     right = b - np.sqrt((1.0 - u) * width * (b - c))
-    return xr.where(u < fc, left, right)
+    return np.where(u < fc, left, right)
 
 
 @dataclass
@@ -186,6 +216,7 @@ class Context:
     inputs: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     models: dict = field(default_factory=dict)
+    variable_attrs: dict = field(default_factory=dict)  # {output: {attr: value}} set by steps, attached at the end
 
     def __getattr__(self, name):  # ctx.n_params, ctx.n_chips, ... (None when not given)
         if name.startswith("_"):
@@ -195,7 +226,7 @@ class Context:
     def with_inputs(self, **changes):
         """A copy with some inputs replaced (e.g. the chip search trying chip counts)."""
         return Context(self.hardware, self.dtype, self.defaults, self.regions, {**self.inputs, **changes},
-                       self.notes, self.models)
+                       self.notes, self.models, self.variable_attrs)
 
 
 def ids(rows, id_name):
@@ -277,8 +308,8 @@ def mfu_structural(ctx):
                                              arrays["peak_flop_per_s"])
     structural = parallelism.structural_mfu(grids[0].values, grids[1].values, arrays,
                                             n_active_params=grids[3].values if n_active is not None else None)
-    lo, hi = (m["draw_low"], m["draw_high"]) if ctx.defaults.sampling else (m["ratio_p10"], m["ratio_p90"])
-    scale = ctx.defaults.choose(1.0, lo, hi, higher_is_worse=False, kind="mfu")
+    scale = (ctx.defaults.empirical(m["draw_ratios"], kind="mfu") if ctx.defaults.sampling  # the residual pool
+             else ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False, kind="mfu"))
     ctx.defaults.record("mfu:structural_goodput", m["goodput"], m["goodput"] * m["ratio_p10"],
                         m["goodput"] * m["ratio_p90"], m["source"])
     ctx.models["mfu"] = "structural: fastest fitting plan (models.parallelism) x goodput of published runs"
@@ -355,9 +386,12 @@ def pue_named(operator):
 
 
 def site_water(ctx, metric, operator=None):
-    """WUE or EWIF [L/kWh] of the region's (or the named) operator where it reports one, else the industry."""
+    """On-site WUE [L/kWh] of the region's (or the named) operator where it reports one, else the industry;
+    off-site EWIF [L/kWh] from each region's generation mix (:func:`scalesim.grid_water.ewif_grid_mix`)."""
     if metric == "ewif_l_per_kwh":
-        return xr.DataArray(ctx.defaults.pick(catalog.datacenter_value("industry", metric)))
+        from scalesim import grid_water
+
+        return grid_water.ewif_grid_mix(ctx)
     have = catalog.datacenter_operators(metric)
 
     def for_op(op):

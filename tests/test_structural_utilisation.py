@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import scalesim as ss
-from scalesim import calibration
+from scalesim import calibration, catalog
 from scalesim.models.hardware import MFU_MODEL_STRUCTURAL as M
 
 JOB = dict(n_params=70e9, n_tokens=2e12, n_chips=2048, region="US", mfu="structural")
@@ -15,6 +16,20 @@ def test_refit_reproduces_the_shipped_goodput():
     assert fit["n_runs"] == M["n_runs"]
     for k in ("goodput", "ratio_p10", "ratio_p90"):
         assert fit[k] == pytest.approx(M[k], rel=1e-5), k
+    assert fit["ratios"] == pytest.approx(M["draw_ratios"], rel=1e-5)
+
+
+def test_refit_pool_is_the_residuals_validate_uses_and_corners_are_its_percentiles():
+    """The shipped pool = validate's residual pool (runs without compute caveats); the corners are its
+    10th/90th percentiles at plotting positions k/(n+1)."""
+    from scalesim import validation
+
+    fit = calibration.fit_structural_goodput()
+    pool = validation._residual_ratios(catalog.published_runs(), (), fit["goodput"])
+    assert fit["ratios"] == pytest.approx(pool, rel=1e-12) and len(pool) == M["n_runs"]
+    assert np.median(M["draw_ratios"]) == pytest.approx(1.0)
+    p10, p90 = np.quantile(M["draw_ratios"], [0.10, 0.90], method="weibull")
+    assert (p10, p90) == pytest.approx((M["ratio_p10"], M["ratio_p90"]), rel=1e-5)
 
 
 def test_newer_chips_need_fewer_chip_hours_and_less_energy():
@@ -66,9 +81,29 @@ def test_optimize_chooses_chips_with_the_structural_step():
     assert float(ss.simulate(n_chips=n, **kw).wall_days) <= 30 * (1 + 1e-9) < float(ss.simulate(n_chips=n // 2, **kw).wall_days)
 
 
-def test_monte_carlo_draws_match_the_documented_percentiles():
-    """simulate(samples=N) draws the goodput multiplier so that its 10th/90th percentiles are ratio_p10/p90."""
+def test_monte_carlo_draws_the_residual_pool_at_plotting_positions_with_shared_uniforms():
+    """simulate(samples=N) draws the goodput multiplier as the pool's quantile (Weibull plotting
+    positions) at the kind's shared uniform, the same for every configuration."""
+    from scalesim.chain import simulation
+
+    u = np.array([0.0, 0.5 / 18, 1 / 18, 0.1, 0.5, 0.9, 17 / 18, 1.0])
+    raw = dict(hardware=["H100", "A100"], samples=len(u), seed=0, **JOB)
+    r = simulation.run(raw, draws={"mfu": xr.DataArray(u, dims="sample")})
+    central = ss.simulate(hardware=["H100", "A100"], **JOB).mfu
+    scale = (r.mfu / central).transpose("sample", ...).values
+    pool = np.array(M["draw_ratios"])
+    expect = np.quantile(pool, u, method="weibull")
+    np.testing.assert_allclose(scale[:, 0], expect, rtol=1e-9)
+    np.testing.assert_allclose(scale[:, 1], scale[:, 0], rtol=1e-9)  # common random numbers
+    np.testing.assert_allclose(scale[[0, 1, -2, -1], 0], pool[[0, 0, -1, -1]], rtol=1e-12)  # clamped to the pool
+    assert scale[3, 0] == pytest.approx(M["ratio_p10"], rel=1e-6)  # the corners: the draw's 10th/90th percentiles
+    assert scale[5, 0] == pytest.approx(M["ratio_p90"], rel=1e-6)
+    assert "empirical of 17" in r.attrs["distributions"]
+
+
+def test_monte_carlo_90_percent_range_is_the_pool_range():
     r = ss.simulate(hardware="H100", samples=4000, seed=3, **JOB)
     scale = r.mfu / float(ss.simulate(hardware="H100", **JOB).mfu)
-    p10, p90 = np.percentile(scale.values, [10, 90])
-    assert p10 == pytest.approx(M["ratio_p10"], abs=0.02) and p90 == pytest.approx(M["ratio_p90"], abs=0.02)
+    p05, p95 = np.percentile(scale.values, [5, 95])
+    assert p05 == pytest.approx(min(M["draw_ratios"]), rel=1e-3)
+    assert p95 == pytest.approx(max(M["draw_ratios"]), rel=1e-3)

@@ -64,12 +64,15 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: structural MFU over the 17 published runs with N, D and chip-hours (compute caveats excluded),
 #: each at its reported chip count or, where none is reported, at the count the chain's 30-day
 #: rule chooses (``scalesim.calibration.fit_structural_goodput`` reproduces it by fixed-point
-#: iteration; a test pins the refit). ``ratio_p10``/``ratio_p90``: in-sample percentiles of that
-#: ratio over its median, the ``defaults='high'``/``'low'`` multipliers. ``draw_low``/``draw_high``:
-#: the support of the triangular distribution (mode 1) whose 10th/90th percentiles are those
-#: (``scalesim.solve.uncertainty.triangular_from_quantiles``), drawn by ``simulate(samples=N)``.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.685985, "ratio_p10": 0.688097, "ratio_p90": 1.209970, "n_runs": 17,
-                        "draw_low": 0.463202, "draw_high": 1.405415,
+#: iteration; a test pins the refit). ``draw_ratios``: the residual pool, each of those runs' ratio
+#: over the median (sorted), from which ``simulate(samples=N)`` draws the goodput multiplier as an
+#: empirical distribution at plotting positions k/(n+1) (Hyndman & Fan 1996 definition 6; clamped to
+#: the pool's extremes; one shared uniform per sample, common random numbers). ``ratio_p10``/
+#: ``ratio_p90``: that draw's 10th/90th percentiles, the ``defaults='high'``/``'low'`` corners.
+MFU_MODEL_STRUCTURAL = {"goodput": 0.680405, "ratio_p10": 0.633512, "ratio_p90": 1.401653, "n_runs": 17,
+                        "draw_ratios": (0.611962, 0.638899, 0.714888, 0.717897, 0.761188, 0.819556, 0.844367,
+                                        0.946305, 1.0, 1.000861, 1.029195, 1.107293, 1.115695, 1.148783,
+                                        1.150801, 1.322206, 1.71944),
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

@@ -1,12 +1,13 @@
 """Global sensitivity of a simulated output to the uncertain defaults: Sobol' indices and Morris screening.
 
 Every default that :func:`scalesim.simulate` draws under ``samples=N`` is a triangular distribution
-on its documented range, indexed by one uniform per *kind* of input (``mfu``, ``chip_power_w``,
+on its documented range (the structural utilisation: the empirical distribution of its calibration
+residuals), indexed by one uniform per *kind* of input (``mfu``, ``chip_power_w``,
 ``pue``, ``grid_gco2e_per_kwh``, ...; :class:`scalesim.steps.Defaults`). Those uniforms are the
 independent inputs of the sensitivity analysis: a design on the unit hypercube (SALib's Sobol'
 sequence for Saltelli's scheme, or Morris trajectories) is passed to the chain as its uniforms
 (:func:`scalesim.chain.simulation.run` ``draws=``), one design row per ``sample``, so the whole design
-is one vectorised simulation. Indices on uniforms are the indices under the triangular
+is one vectorised simulation. Indices on uniforms are the indices under the drawn
 distributions, because each uniform maps to its input through a monotone inverse CDF.
 
 Like SALib, the design (:func:`design`) and the analysis (:func:`analyse`) share only a ``problem``
