@@ -5,6 +5,11 @@
 2. simulate(outputs=["co2e_t"]) on the same 1e7 cells vs a *factored* numpy reference for the same
    output: FLOPs on (N, D), one factor per hardware, one per region, one outer product (>= 0.5).
 3. optimize: 1e5 optimisations vectorised vs the same done one by one with scipy (if available).
+4. import costs: ``import scalesim`` and ``scalesim --version`` in fresh interpreters (targets
+   0.3 s and 0.15 s) against a bare interpreter start.
+5. scale (bench/bench_scale.py): the 10^9-cell emission-optimal search through the public API (lazy
+   route) vs a factored numpy reduction of the same cells, peak memory of each (target < 1 GB),
+   and the same search on a dask.distributed LocalCluster, the answers checked equal.
 """
 
 from __future__ import annotations
@@ -126,8 +131,33 @@ def bench_optimize():
     run()
 
 
+def bench_imports(repeat=7):
+    """Wall time of a fresh interpreter: bare, `import scalesim`, `scalesim --version` (best of ``repeat``)."""
+    import subprocess
+
+    cmds = {"python -c pass": [sys.executable, "-c", "pass"],
+            "import scalesim": [sys.executable, "-c", "import scalesim"],
+            "scalesim --version": [sys.executable, "-c", "from scalesim.interface.cli import main; main(['--version'])"]}
+    print("import costs (fresh interpreter, best of %d):" % repeat)
+    for name, cmd in cmds.items():
+        t = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), repeat=repeat)
+        print(f"  {name:20s} {t:6.3f} s")
+
+
+def bench_scale():
+    """The 10^9-cell search (bench/bench_scale.py: each run in its own subprocess, peak memory measured)."""
+    import pathlib
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import bench_scale as scale
+
+    scale.main(1e9)
+
+
 if __name__ == "__main__":
     bench_simulate()
     bench_co2e_only()
     bench_optimize()
+    bench_imports()
+    bench_scale()
     sys.exit(0)

@@ -11,12 +11,18 @@ Layers (imports point down only): data (``catalog``, ``data/``) -> ``models`` (p
 
 __version__ = "0.1.0"
 
-from scalesim import accessor  # noqa: F401,E402  (registers the ``ds.scalesim`` accessor)
-from scalesim.chain.simulation import logspace, simulate  # noqa: E402
-from scalesim.solve.optimization import optimize  # noqa: E402
-from scalesim.validation import validate  # noqa: E402
+# Every entry point loads on first use (module ``__getattr__``), so `import scalesim` and
+# `scalesim --version` import neither xarray nor pandas; `scalesim._hooks` registers the ``ds.scalesim``
+# accessor as soon as xarray is imported, by scalesim or by the user.
+from scalesim import _hooks  # noqa: E402
 
-_LAZY = {"throughput": ("scalesim.chain.training_throughput", "throughput"),
+_hooks.register_accessor_on_xarray_import()
+
+_LAZY = {"simulate": ("scalesim.chain.simulation", "simulate"),
+         "logspace": ("scalesim.chain.simulation", "logspace"),
+         "optimize": ("scalesim.solve.optimization", "optimize"),
+         "validate": ("scalesim.validation", "validate"),
+         "throughput": ("scalesim.chain.training_throughput", "throughput"),
          "schedule": ("scalesim.solve.scheduling", "schedule"),
          "serve": ("scalesim.chain.serving", "serve"),
          "sensitivity": ("scalesim.solve.uncertainty", "sensitivity")}
@@ -30,6 +36,10 @@ def __getattr__(name):
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'scalesim' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = ["simulate", "optimize", "validate", "throughput", "serve", "schedule", "sensitivity", "logspace", "__version__"]

@@ -30,6 +30,23 @@ class ScalesimAccessor:
 
         return grid_optimum(self._ds, objective=objective, over=over, **kwargs)
 
+    @property
+    def nbytes(self):
+        """Size of the result once computed [bytes] (from shapes and dtypes; nothing is computed)."""
+        return int(self._ds.nbytes)
+
+    def compute(self, *, limit_bytes=None):
+        """The result in memory (``ds.compute()``), after checking that it fits.
+
+        A lazy result (``attrs['lazy']``, :mod:`scalesim.chain.sizing`) is computed only if its size
+        is below ``limit_bytes`` (default half the memory available now); otherwise ``ValueError``
+        names the size and the lazy route (reduce first, e.g. ``ds.scalesim.optimum(...)``).
+        """
+        from scalesim.chain.sizing import check_fits
+
+        check_fits(self._ds, what="ds.scalesim.compute()", limit_bytes=limit_bytes)
+        return self._ds.compute()
+
     def quantiles(self, q=(0.05, 0.5, 0.95), *, variables=None):
         """Quantiles over the Monte Carlo ``sample`` dim (``simulate(..., samples=N)``), on dim ``quantile``."""
         ds = self._ds
@@ -87,8 +104,9 @@ class ScalesimAccessor:
         if a.get("samples"):
             kinds = ", ".join(json.loads(a.get("distributions", "{}")))
             text.append(f"Uncertainty: {a['samples']} Monte Carlo samples (seed {a.get('seed', 0)}); each default is "
-                        f"drawn from a triangular distribution (low, central, high) on its documented range, with one "
-                        f"uniform per sample and kind of input shared by every configuration (common random numbers) "
+                        f"drawn from a triangular distribution (low, central, high) on its documented range "
+                        f"(the structural utilisation from the empirical distribution of its calibration "
+                        f"residuals), with one uniform per sample and kind of input shared by every configuration (common random numbers) "
                         f"for: {kinds}. Intervals are quantiles over the samples.")
         if a.get("method") in ("sobol", "morris"):
             cite = "saltelli2010" if a["method"] == "sobol" else "morris1991"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from scalesim.solve.scheduling import STRATEGIES
+from scalesim.models.scheduling import STRATEGIES
 
 _SHOWN = ("saving", "intensity_factor", "wall_clock_stretch", "n_pauses", "run_hours", "wall_clock_hours")
 

@@ -25,6 +25,10 @@ import numpy as np
 from ..units import G_PER_T
 from ._checks import check_positive
 
+#: The strategies :func:`scalesim.schedule` implements (``scalesim.solve.scheduling``), named here,
+#: with numpy only, so that ``scalesim --help`` lists them without importing xarray.
+STRATEGIES = ("immediate", "flexible_start", "pause_resume")
+
 #: Default for ``release_paused_chips``: a training cluster reserved for one job stays allocated
 #: (and idles) while the job is paused; set True where the scheduler gives the chips to other work.
 RELEASE_PAUSED_CHIPS = False

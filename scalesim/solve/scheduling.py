@@ -37,7 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import series as _series
 from ..units import UNIT_DIMENSIONLESS, UNIT_GCO2E_PER_KWH, UNIT_HOUR
 
-STRATEGIES = ("immediate", "flexible_start", "pause_resume")
+from ..models.scheduling import STRATEGIES  # noqa: E402 (named with the model so the CLI lists them without xarray)
 
 #: Elements of one (job x start x hour-offset) block held in memory at once; starts are
 #: processed in chunks of this size (each chunk fully vectorised).
