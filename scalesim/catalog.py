@@ -158,6 +158,11 @@ class Region:
     profile_zone: str
     provider: str
     source: str
+    #: The grid's annual carbon-free share [-] (Electricity Maps 2025; None where not published) and its provenance.
+    carbon_free_fraction: float | None = None
+    carbon_free_source: str = ""
+    #: Google's hourly-matched CFE of its own load in a GCP region [-] (2024; grid plus Google's contracts).
+    google_cfe_fraction: float | None = None
 
 
 @functools.cache
@@ -170,6 +175,8 @@ def _region_index():
             gco2e_per_kwh_low=float(r["gco2e_per_kwh_low"]), gco2e_per_kwh_high=float(r["gco2e_per_kwh_high"]),
             basis=r["basis"], dataset=r["dataset"], licence=r["licence"], profile_zone=r["profile_zone"],
             provider=r["provider"], source=r["source"],
+            carbon_free_fraction=_float(r.get("carbon_free_fraction")), carbon_free_source=r.get("carbon_free_source", ""),
+            google_cfe_fraction=_float(r.get("google_cfe_fraction")),
         )
         records[reg.region_id] = reg
         _add_keys(by_key, reg.region_id, r["aliases"], "grid_intensity.csv")
@@ -303,6 +310,28 @@ def embodied_parameter(component):
     raise ValueError(f"no embodied component {component!r}")
 
 
+def development_anchors():
+    """Rows of ``development_overhead.csv``: published final-run vs project amounts, with sources."""
+    return read_table("development_overhead.csv")
+
+
+def development_overhead_default():
+    """The default development overhead [-]: a :class:`Default` (median, min, max of the primary anchors).
+
+    One primary row per independent development anchor (scope ``development``); the model-family
+    rows (sibling sizes' final runs, Llama 2/3.1) are context, not development, and are left out.
+    """
+    from scalesim.models.development import overhead_range, overhead_ratio
+
+    rows = [r for r in development_anchors() if r["scope"] == "development" and r["primary"] == "yes"]
+    ratios = overhead_ratio([float(r["final"]) for r in rows], [float(r["extra"]) for r in rows])
+    low, central, high = overhead_range(ratios)
+    names = ", ".join(f"{r['anchor_id']} {x:.3g}" for r, x in zip(rows, ratios))
+    return Default(name="development_overhead", value=central, low=low, high=high,
+                   source=f"median (min-max) of published development overheads: {names} "
+                          f"(scalesim/data/development_overhead.csv)")
+
+
 def published_runs():
     """Rows of the shipped published-runs table (see data/README.md for columns and tiers)."""
     return read_table("published_runs.csv")
@@ -357,7 +386,12 @@ def select_hardware(labels):
 
 @functools.cache
 def region_table():
-    """Every region as one row of an ``xarray.Dataset`` on dim ``region`` (canonical ids)."""
+    """Every region as one row of an ``xarray.Dataset`` on dim ``region`` (canonical ids).
+
+    ``carbon_free_fraction`` is the grid's annual carbon-free share [-] (Electricity Maps 2025; NaN where none
+    is published: eGRID subregions, aggregates) and ``google_cfe_fraction`` Google's hourly-matched CFE of its
+    own load (GCP regions, 2024), as fractions.
+    """
     import numpy as np
     import xarray as xr
 
@@ -365,6 +399,8 @@ def region_table():
     cols = {"gco2e_per_kwh": [r.gco2e_per_kwh for r in recs], "gco2e_per_kwh_low": [r.gco2e_per_kwh_low for r in recs],
             "gco2e_per_kwh_high": [r.gco2e_per_kwh_high for r in recs], "provider": [r.provider for r in recs],
             "profile_zone": [r.profile_zone for r in recs], "year": [r.year for r in recs]}
+    for name in ("carbon_free_fraction", "google_cfe_fraction"):
+        cols[name] = [np.nan if getattr(r, name) is None else getattr(r, name) for r in recs]
     return xr.Dataset({k: ("region", np.asarray(v)) for k, v in cols.items()}, coords={"region": [r.region_id for r in recs]})
 
 

@@ -29,7 +29,7 @@ class Input:
 
     ``many``: True (a list becomes a dimension), False (a single value), ``"pair"`` ((lo, hi)) or
     ``"names"`` (a name or a list of names, not a dimension).
-    ``check``: 'positive', 'non-negative', 'count', 'fraction', 'pue', 'hour', 'hardware', 'region',
+    ``check``: 'positive', 'non-negative', 'count', 'fraction' ((0, 1]), 'share' ([0, 1]), 'pue', 'hour', 'hardware', 'region',
     'law', 'variable', or a tuple of allowed values.
     """
 
@@ -69,6 +69,14 @@ SIMULATE = _table(
     Input("region", LABEL, True, "region", "", "grid region (ISO country, grid zone, egrid:, gcp:/aws:/azure:)"),
     Input("grid_gco2e_per_kwh", NUMBER, True, "non-negative", u.UNIT_GCO2E_PER_KWH,
           "explicit grid intensity, instead of region"),
+    Input("cfe_fraction", NUMBER, True, "share", u.UNIT_DIMENSIONLESS,
+          "annual share of the load matched by contracted carbon-free supply (PPAs, EACs), 0..1; gives co2e_market_t"),
+    Input("supply_gco2e_per_kwh", NUMBER, True, "non-negative", u.UNIT_GCO2E_PER_KWH,
+          "emission factor of the contracted supply (default 0, Scope 2 operational; up to 48 life-cycle)"),
+    Input("residual_gco2e_per_kwh", NUMBER, True, "non-negative", u.UNIT_GCO2E_PER_KWH,
+          "residual-mix intensity of the uncovered load (default: between the grid and the all-claimed bound)"),
+    Input("supply_profile", SERIES, False, "series", u.UNIT_DIMENSIONLESS,
+          "hourly shape of the contracted supply on 'time' (with intensity_series): 24/7 matching, cfe_hourly_fraction"),
     Input("dtype", CHOICE, False, DTYPES, "", "training precision selecting the dense peak"),
     Input("goodput", NUMBER, False, "fraction", u.UNIT_DIMENSIONLESS,
           "productive share of accelerator time; lost time is counted at idle power"),
@@ -89,6 +97,9 @@ SIMULATE = _table(
     Input("schedule", CHOICE, False, ("immediate", "flexible_start", "pause_resume"), "",
           "carbon-aware schedule on the intensity series (net of idle power and stretched embodied carbon)"),
     Input("slack", NUMBER, False, "non-negative", "1", "extra wall-clock time allowed, as a fraction of the run"),
+    Input("development_overhead", NUMBER, True, "non-negative", u.UNIT_DIMENSIONLESS,
+          "extra project compute (experiments, failed runs, post-training, evaluation) over the final run's, "
+          "as a ratio (0.5 = half as much again); gives project_* outputs"),
 )
 
 #: Inputs whose value may lie outside its :data:`PLAUSIBLE` range on purpose (declared apart from
@@ -98,6 +109,10 @@ SIMULATE["allow_unusual"] = Input("allow_unusual", STRING, "names", "unusual", "
 #: Which output variables to compute (default all): only they and what they need are computed.
 SIMULATE["outputs"] = Input("outputs", STRING, "names", "variable", "",
                             "output variables to compute (default all; e.g. co2e_t): only these and what they need")
+#: Estimated result size above which simulate returns a lazy, dask-chunked Dataset (scalesim.chain.sizing).
+SIMULATE["lazy_above_bytes"] = Input("lazy_above_bytes", NUMBER, False, "non-negative", "bytes",
+                                     "estimated result size above which the result is lazy and dask-chunked "
+                                     "(default 4 GiB, scalesim.chain.sizing.LAZY_ABOVE_BYTES; 0: always lazy)")
 
 #: Inputs of :func:`scalesim.optimize` beyond the simulate inputs it shares.
 OPTIMIZE = _table(
@@ -120,12 +135,28 @@ OPTIMIZE = _table(
     Input("n_tokens_bounds", NUMBER, "pair", "positive", "1", "bounds on D"),
     Input("unique_tokens", NUMBER, False, "positive", "1", "unique data available (law muennighoff2023)"),
     Input("method", CHOICE, False, ("auto", "closed", "numeric"), "", "closed form where emissions are proportional to FLOPs"),
+    Input("risk", STRING, False, None, "",
+          "with samples: minimise the mean ('mean') or a percentile ('p90', or a level such as 0.9) of the objective "
+          "over the Monte Carlo draws, and report the probability that each listed choice is best"),
+    Input("inference_dtype", CHOICE, False, ("bf16", "fp16", "fp8", "int8", "int4"), "",
+          "serving weight dtype: costs serving with it and asks the trained model for target_loss minus its quality penalty"),
+    Input("strategy", CHOICE, False, ("direct", "distill", "prune"), "",
+          "direct, distill (teacher -> served student) or prune (parent -> pruned, recovered, served)"),
+    Input("distill_tokens", NUMBER, False, "positive", "1", "tokens the teacher labels for the student (default: chosen)"),
+    Input("distill_benefit", NUMBER, False, "positive", u.UNIT_DIMENSIONLESS,
+          "effective-token multiplier of distillation, >= 1 (default 1: no gain, Busbridge et al. 2025)"),
+    Input("prune_fraction", NUMBER, False, "fraction", u.UNIT_DIMENSIONLESS,
+          "kept share of parameters after pruning, in (0, 1) (default 8/15, Minitron 15B -> 8B)"),
+    Input("recovery_tokens", NUMBER, False, "positive", "1", "tokens of distillation after pruning (default 94e9, Minitron)"),
+    Input("teacher", CHOICE, False, ("train", "existing"), "",
+          "whether the teacher's (parent's) training is charged: train (default) or existing"),
 )
 
 #: simulate inputs that optimize chooses itself.
 CHOSEN_BY_OPTIMIZE = ("n_params", "n_active_params", "n_tokens", "flop", "law")
-#: simulate inputs that optimize does not take (its cost needs every output).
-SIMULATE_ONLY = ("outputs",)
+#: simulate inputs that optimize does not take (its cost needs every output; its cost is the final run
+#: plus serving, so a project-wide development overhead is simulate's to report).
+SIMULATE_ONLY = ("outputs", "development_overhead", "lazy_above_bytes")
 GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
 
 
@@ -181,6 +212,7 @@ def reason(check, v):
         "non-negative": None if v >= 0 else "must be >= 0",
         "count": None if v >= 1 and float(v).is_integer() else "must be a positive whole number",
         "fraction": None if 0 < v <= 1 else "must be a fraction in (0, 1] (fractions, not percentages)",
+        "share": None if 0 <= v <= 1 else "must be a fraction in [0, 1] (fractions, not percentages)",
         "pue": None if v >= 1 else "must be >= 1 (facility energy over IT energy)",
         "hour": None if 0 <= v < 24 else "must be an hour in [0, 24)",
         "seed": None if v >= 0 and float(v).is_integer() else "must be a whole number >= 0",
@@ -205,7 +237,7 @@ def _bad_masks(check, arr):
     yield "positive", ~finite  # 'must be finite' from reason()
     yield "supported", np.abs(np.where(finite, arr, 0.0)) > SUPPORTED_MAX
     masks = {"positive": arr <= 0, "non-negative": arr < 0, "count": (arr < 1) | (arr != np.round(arr)),
-             "fraction": (arr <= 0) | (arr > 1), "pue": arr < 1, "hour": (arr < 0) | (arr >= 24),
+             "fraction": (arr <= 0) | (arr > 1), "share": (arr < 0) | (arr > 1), "pue": arr < 1, "hour": (arr < 0) | (arr >= 24),
              "seed": (arr < 0) | (arr != np.round(arr))}
     yield check, masks[check] & finite
 
@@ -230,12 +262,16 @@ PLAUSIBLE = {
     "chip_power_w": (10.0, 5000.0, "watts per accelerator (700 for an H100), not kW"),
     "grid_gco2e_per_kwh": (1.0, 2000.0, "grams CO2e per kWh (e.g. 400), not kg; 0 for a carbon-free supply"),
     "inference_grid_gco2e_per_kwh": (1.0, 2000.0, "grams CO2e per kWh (e.g. 400), not kg; 0 for a carbon-free supply"),
+    "supply_gco2e_per_kwh": (1.0, 2000.0, "grams CO2e per kWh of the contracted supply (0-48 for carbon-free), not mg"),
+    "residual_gco2e_per_kwh": (1.0, 2000.0, "grams CO2e per kWh (e.g. 500), not kg; 0 for a carbon-free residual"),
     "pue": (None, 3.0, "facility over IT energy (1.1-2.0 in practice)"),
     "wue_l_per_kwh": (None, 50.0, "litres per kWh (0.2-5 in practice), not per MWh"),
     "ewif_l_per_kwh": (None, 50.0, "litres per kWh (1-10 in practice), not per MWh"),
     "embodied_kgco2e_per_chip": (None, 1e5, "kgCO2e per accelerator incl. host share (~100-3000)"),
     "lifetime_years": (0.25, 30.0, "years, not months or hours"),
     "goodput": (0.05, None, "a fraction (0.9 for 90 %)"),
+    "development_overhead": (None, 20.0, "a ratio of extra over final-run compute (0.5 for half as much again; "
+                             "published anchors span 0.5-4.6), not a percentage"),
 }
 
 
@@ -402,6 +438,10 @@ RULES = (
     Rule("schedule needs series", lambda g, s: ((k := next(n for n in ("schedule", "slack", "start") if n in g)),
                                                 f"{k} needs intensity_series (the hours it schedules on)")
          if any(n in g for n in ("schedule", "slack", "start")) and "intensity_series" not in g else None,
+         ("simulate", "optimize")),
+    Rule("supply_profile needs", lambda g, s: ("supply_profile", "supply_profile needs intensity_series (the hours to match "
+                                                                 "on) and cfe_fraction (the contract's volume as a share of the load)")
+         if "supply_profile" in g and ("intensity_series" not in g or "cfe_fraction" not in g) else None,
          ("simulate", "optimize")),
     Rule("law needs", lambda g, s: ("law", "law= needs n_params and n_tokens (loss is a function of both)")
          if "law" in g and "n_params" not in g else None),

@@ -27,6 +27,12 @@ KG_PER_T = 1e3
 FLOP_PER_TFLOP = 1e12
 #: Kilowatt-hours per megawatt-hour [kWh/MWh].
 KWH_PER_MWH = 1e3
+#: Litres per US liquid gallon [L/gal] (exact: 231 cubic inches, NIST Handbook 44 Appendix C).
+L_PER_US_GAL = 3.785411784
+#: Litres per cubic metre [L/m^3].
+L_PER_M3 = 1e3
+#: Joules per gigajoule [J/GJ].
+J_PER_GJ = 1e9
 #: One petaFLOP/s-day in FLOP (Kaplan et al. 2020, Sec. 1.3: 1e15 x 86 400 s).
 FLOP_PER_PF_DAY = 1e15 * S_PER_H * H_PER_DAY
 

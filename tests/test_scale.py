@@ -59,7 +59,7 @@ def test_co2e_alone_resolves_neither_water_nor_embodied_defaults():
 def test_default_is_the_full_set():
     ds = ss.simulate(**SWEEP)
     produced = {"flop", "mfu", "chip_hours", "wall_days", "chip_power_w", "it_energy_kwh", "energy_kwh", "pue",
-                "grid_gco2e_per_kwh", "co2e_t", "embodied_co2e_t", "total_co2e_t", "water_onsite_l",
+                "grid_gco2e_per_kwh", "co2e_t", "co2e_market_t", "embodied_co2e_t", "total_co2e_t", "water_onsite_l",
                 "water_offsite_l", "water_l"}
     assert set(ds.data_vars) == produced
 

@@ -273,8 +273,44 @@ def build_grid(ref):
                      "profile_zone": PROFILE_FOR.get(r["emaps_zone"], ""),
                      "provider": prov,
                      "source": f"central: {ds} {year}; low/high: min/max over provider 2022-2024, CCF, Electricity Maps zone 2024/2025, eGRID2022, Ember country. Mapping: {r['mapping_basis']}. {r['source']}"})
+    add_carbon_free_shares(rows, ref)
     fields = list(rows[0].keys())
     write("grid_intensity.csv", rows, fields)
+
+
+#: Provenance of the carbon-free share columns of grid_intensity.csv (scalesim.models.clean_supply uses them).
+EMAPS_CF_SOURCE = ("Electricity Maps 2025 yearly carbon-free share of consumption (nuclear + renewables, flow-traced; "
+                   "ODbL 1.0) via thegreenwebfoundation/co2.js@27cbe83 electricity-maps/yearly_2025.json")
+GOOGLE_CFE_SOURCE = ("Google CFE% 2024: hourly share of Google's own load matched by carbon-free energy, grid plus "
+                     "Google's contracts (GoogleCloudPlatform/region-carbon-info data/yearly/2024.csv, Apache-2.0)")
+
+
+def add_carbon_free_shares(rows, ref):
+    """Add ``carbon_free_fraction`` (the grid's annual carbon-free share, 0..1), its year and source, and, for
+    GCP regions, ``google_cfe_fraction`` (Google's hourly-matched CFE of its own load, 2024) to every grid row.
+
+    Countries: Electricity Maps 2025 ``emaps_2025_carbon_free_pct``; zones: ``carbon_free_pct_2025``; cloud
+    regions: the share of their mapped Electricity Maps zone (or country); eGRID subregions and aggregates:
+    none published in the reference (left empty). Percentages are stored as fractions.
+    """
+    share = {}
+    for r in read(ref, "grid_countries.csv"):
+        if r["kind"] == "country" and r["iso3"] != "CYM" and r["emaps_2025_carbon_free_pct"] != "":
+            share[r["iso2"]] = float(r["emaps_2025_carbon_free_pct"]) / 100.0  # CYM: a join on Cyprus's iso2 (above)
+    for r in read(ref, "grid_subregions.csv"):
+        if r["scheme"] == "electricitymaps_zone" and r["carbon_free_pct_2025"] != "":
+            share[r["zone"]] = float(r["carbon_free_pct_2025"]) / 100.0
+    cloud = {f"{r['provider']}:{r['region']}": r for r in read(ref, "grid_cloud_regions.csv")}
+    for row in rows:
+        rid = row["region_id"]
+        key = cloud[rid]["emaps_zone"] if rid in cloud else rid if row["kind"] in ("country", "zone") else None
+        value = share.get(key) if key else None
+        row["carbon_free_fraction"] = fmt(value) if value is not None else ""
+        row["carbon_free_year"] = "2025" if value is not None else ""
+        row["carbon_free_source"] = (EMAPS_CF_SOURCE + (f" (zone {key})" if rid in cloud else "")) if value is not None else ""
+        cfe = cloud[rid]["google_cfe_2024"] if rid in cloud else ""
+        row["google_cfe_fraction"] = fmt(cfe) if cfe != "" else ""
+        row["google_cfe_source"] = GOOGLE_CFE_SOURCE if cfe != "" else ""
 
 
 def build_profiles(ref):
@@ -297,6 +333,60 @@ def copy_snake(ref, name, out, rename, extra=None):
     if extra:
         rows = [extra(r) for r in rows]
     write(out, rows, list(rows[0].keys()))
+
+
+# --------------------------------------------------------------------------- generation mix
+#: codecarbon release whose bundled OWID table is shipped (pinned so a rebuild is reproducible).
+CODECARBON_VERSION = "3.3.2"
+CODECARBON_MIX = "codecarbon/data/private_infra/global_energy_mix.json"
+#: grid_generation_mix.csv column -> key of codecarbon's global_energy_mix.json [TWh]. OWID's
+#: 'other_renewable_TWh' includes bioenergy, so the split keys are used; the nine sum to total_TWh.
+MIX_KEYS = {"coal": "coal_TWh", "gas": "gas_TWh", "oil": "oil_TWh", "nuclear": "nuclear_TWh",
+            "hydro": "hydroelectricity_TWh", "wind": "wind_TWh", "solar": "solar_TWh",
+            "bioenergy": "biofuel_TWh", "other_renewable": "other_renewable_exc_biofuel_TWh"}
+MIX_SOURCE = (f"Our World in Data energy dataset (electricity generation by source, from Ember and the Energy Institute "
+              f"Statistical Review), CC BY 4.0, via codecarbon {CODECARBON_VERSION} (MIT) {CODECARBON_MIX}")
+
+
+def codecarbon_mix(wheel=None):
+    """``{iso3: row}`` of OWID's generation by source from a codecarbon wheel (``pip download``)."""
+    import json
+    import subprocess
+    import tempfile
+    import zipfile
+
+    if wheel is None:
+        tmp = tempfile.mkdtemp()
+        subprocess.run([sys.executable, "-m", "pip", "download", f"codecarbon=={CODECARBON_VERSION}", "--no-deps",
+                        "--quiet", "-d", tmp], check=True)
+        wheel = next(Path(tmp).glob("codecarbon-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        return json.loads(z.read(CODECARBON_MIX))
+
+
+def build_generation_mix(ref, wheel=None):
+    """grid_generation_mix.csv: each country's generation shares by fuel, plus their world sum."""
+    data = codecarbon_mix(wheel)
+    iso2_of = {r["iso3"]: ("KY" if r["iso3"] == "CYM" else r["iso2"]) for r in read(ref, "grid_countries.csv")
+               if r["kind"] != "aggregate"}  # CYM: the reference's iso2 is Cyprus's (see build_grid)
+    rows, world = [], dict.fromkeys(MIX_KEYS, 0.0)
+    for iso3, r in sorted(data.items()):
+        twh = {k: float(r[v]) for k, v in MIX_KEYS.items()}
+        total = sum(twh.values())
+        assert abs(total - float(r["total_TWh"])) <= 1e-6 * max(total, 1.0), iso3  # the nine are the whole
+        for k in MIX_KEYS:
+            world[k] += twh[k]
+        rows.append({"mix_id": iso3, "country_iso2": iso2_of.get(iso3, ""), "name": r["country_name"],
+                     "year": r["year"], "total_twh": fmt(total),
+                     **{f"share_{k}": fmt(v / total) for k, v in twh.items()}, "licence": "CC BY 4.0 (OWID)",
+                     "source": MIX_SOURCE})
+    total = sum(world.values())
+    years = sorted({int(r["year"]) for r in data.values()})
+    rows.append({"mix_id": "world", "country_iso2": "", "name": "World (sum of the countries above)",
+                 "year": f"{years[0]}-{years[-1]}", "total_twh": fmt(total),
+                 **{f"share_{k}": fmt(v / total) for k, v in world.items()}, "licence": "CC BY 4.0 (OWID)",
+                 "source": "sum over the country rows (each at its latest year) of " + MIX_SOURCE})
+    write("grid_generation_mix.csv", rows, list(rows[0].keys()))
 
 
 # --------------------------------------------------------------------------- published runs
@@ -367,6 +457,7 @@ def main(ref):
     build_accelerators(ref)
     build_grid(ref)
     build_profiles(ref)
+    build_generation_mix(ref)  # pip-downloads the pinned codecarbon wheel (the one network step)
 
     def fix_mfu(r):
         if r["mfu"] and float(r["mfu"]) > 1:

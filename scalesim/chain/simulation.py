@@ -15,8 +15,9 @@ import json
 import numpy as np
 import xarray as xr
 
-from scalesim import __version__, catalog, inputs, steps, variables
-from scalesim.models import datacenter, embodied, flops, grid
+from scalesim import __version__, accessor, catalog, inputs, steps, variables  # noqa: F401 (accessor: ds.scalesim on every result)
+from scalesim.models import clean_supply, datacenter, development, embodied, flops, grid
+from scalesim.chain import sizing
 from scalesim.models import hardware as hw_model
 from scalesim.models._checks import check_positive
 from scalesim.units import H_PER_DAY, S_PER_H
@@ -74,10 +75,12 @@ def _as_input(name, value, *, numeric=True):
 
 def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, hardware=None, n_chips=None, chip_hours=None,
              mfu=None, chip_power_w=None, pue=None, region=None, grid_gco2e_per_kwh=None,
+             cfe_fraction=None, supply_gco2e_per_kwh=None, residual_gco2e_per_kwh=None, supply_profile=None,
              dtype="bf16", goodput=1.0, start_hour=None, wue_l_per_kwh=None, ewif_l_per_kwh=None,
              embodied_kgco2e_per_chip=None, lifetime_years=None, law=None, defaults="central", samples=None, seed=None,
-             intensity_series=None, start=None, schedule=None, slack=None, allow_unusual=None,
-             outputs=None):
+             intensity_series=None, start=None, schedule=None, slack=None, development_overhead=None,
+             allow_unusual=None,
+             outputs=None, lazy_above_bytes=None):
     """Simulate the compute, time, energy, carbon and water of training runs.
 
     Every input may be a scalar, a list or 1-d array (which becomes a dimension named after the
@@ -121,6 +124,17 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         Grid region (ISO country, grid zone, ``egrid:``, ``gcp:``/``aws:``/``azure:`` region).
     grid_gco2e_per_kwh : array_like, optional
         Explicit grid intensity [gCO2e/kWh], instead of ``region``.
+    cfe_fraction : array_like, optional
+        Annual share of the load matched by contracted carbon-free supply (PPAs, EACs) [-], in [0, 1];
+        default 0. Gives the market-based ``co2e_market_t`` (:mod:`scalesim.chain.clean_supply`).
+    supply_gco2e_per_kwh : array_like, optional
+        Emission factor of the contracted supply [gCO2e/kWh]; default 0 (Scope 2), range to 48 (life cycle).
+    residual_gco2e_per_kwh : array_like, optional
+        Residual-mix intensity of the uncovered load [gCO2e/kWh]; default estimated from the region's
+        carbon-free share (between the grid average and the all-claimed bound).
+    supply_profile : xarray.DataArray or str, optional
+        Hourly shape of the contracted supply on ``time`` (or a CSV ``datetime, supply_kw``), with
+        ``intensity_series`` and ``cfe_fraction``: 24/7 matching, adds ``cfe_hourly_fraction``.
     dtype : {'bf16', 'fp16', 'fp8', 'tf32', 'fp32'}
         Training precision selecting the dense peak; falls back to fp16 only where bf16 does not
         exist (V100), and says so in attrs.
@@ -140,7 +154,9 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         the ranges. For an interval use ``samples``.
     samples : int, optional
         Monte Carlo: draw every default (not the inputs you give) from a triangular distribution on
-        its documented range (low, central, high); the result gains a ``sample`` dimension. Draws are
+        its documented range (low, central, high), the structural utilisation from its calibrated
+        residual pool (:data:`scalesim.models.hardware.MFU_MODEL_STRUCTURAL`); the result gains a
+        ``sample`` dimension. Draws are
         common random numbers: within one sample every configuration sees the same draw of each
         kind of input, so comparisons (``ds.scalesim.prob_less``) are paired. The distributions are
         listed in ``attrs['distributions']``.
@@ -159,6 +175,14 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         (:func:`scalesim.models.scheduling.schedule_net_co2e_t`). Default 'immediate'.
     slack : float, optional
         Extra wall-clock time allowed, as a fraction of the run (window = run x (1 + slack)) [-].
+    development_overhead : array_like, optional
+        Extra project compute over the final run's [-] (>= 0): experiments, sweeps, failed runs,
+        post-training and evaluation (0.5 = half as much again). Adds ``project_energy_kwh``,
+        ``project_co2e_t``, ``project_total_co2e_t`` and ``project_water_l`` = final x (1 + r)
+        (:mod:`scalesim.models.development`). Without it, a project total asked for with
+        ``outputs=`` uses the median (min-max) of the published anchors in
+        ``data/development_overhead.csv`` (OLMo 0.50, BLOOM 1.68, OPT ~1, Meta 0.5, Olmo 3 4.6):
+        1.0 (0.5-4.6), its ends with ``defaults``, drawn with ``samples``.
     allow_unusual : str or sequence of str, optional
         Inputs whose value lies outside its plausible range on purpose (:data:`scalesim.inputs.PLAUSIBLE`:
         e.g. ``n_params`` below 1e4, a grid intensity below 1 g/kWh, ``chip_power_w`` below 10 W,
@@ -169,14 +193,20 @@ def simulate(n_params=None, n_active_params=None, n_tokens=None, *, flop=None, h
         multiplication of the compute (on its own dims) by its per-hardware and per-region
         factors folded first: ``outputs=["co2e_t"]`` never allocates the energy, water or
         embodied arrays. The result holds only the variables asked for.
+    lazy_above_bytes : float, optional
+        Estimated result size [bytes] above which the result is lazy: the array inputs are
+        dask-chunked over their largest dims and nothing is computed until asked (reductions such
+        as ``ds.scalesim.optimum`` stream over the chunks); ``attrs['lazy']`` says so. Default
+        :data:`scalesim.chain.sizing.LAZY_ABOVE_BYTES` (4 GiB); 0 makes every result lazy. The
+        estimate counts every output asked on the whole grid (:func:`scalesim.chain.sizing.estimate_result_bytes`).
 
     Returns
     -------
     xarray.Dataset
         ``flop``, ``mfu``, ``chip_hours``, ``wall_days`` (with ``n_chips``), ``chip_power_w``,
-        ``it_energy_kwh``, ``energy_kwh``, ``pue``, ``grid_gco2e_per_kwh``, ``co2e_t``,
-        ``embodied_co2e_t``, ``total_co2e_t``, ``water_onsite_l``, ``water_offsite_l``,
-        ``water_l`` (and ``loss``), each with ``units``, ``long_name``, ``description``; attrs
+        ``it_energy_kwh``, ``energy_kwh``, ``pue``, ``grid_gco2e_per_kwh``, ``co2e_t`` (location-based),
+        ``co2e_market_t`` (market-based, where a residual mix is known), ``embodied_co2e_t``, ``total_co2e_t``, ``water_onsite_l``, ``water_offsite_l``,
+        ``water_l`` (and ``loss``; ``project_*`` with ``development_overhead``), each with ``units``, ``long_name``, ``description``; attrs
         hold ``scalesim_version``, the resolved inputs and every default used with its source.
     """
     return run(dict(locals()))
@@ -186,6 +216,8 @@ def run(raw, *, draws=None):
     """:func:`simulate` on a dict of its inputs; ``draws`` (``{kind: uniforms on 'sample'}``) replaces
     the Monte Carlo uniforms of the kinds it names (used by :func:`scalesim.sensitivity`)."""
     ctx = prepare(dict(raw, _draws=draws))
+    limit = ctx.inputs.pop("lazy_above_bytes", None)  # above it: dask-chunked inputs, a lazy result
+    lazy = sizing.make_lazy(ctx, sorted(wanted_outputs(ctx) or sizing.DEFAULT_OUTPUTS), lazy_above_bytes=limit)
     choose = chips_to_choose(ctx)
     f = factors(ctx, with_utilisation=not choose)
     n_chips = None
@@ -194,7 +226,10 @@ def run(raw, *, draws=None):
     out = outputs(ctx, f, n_chips=n_chips)
     if n_chips is not None and ctx.inputs.get("outputs") is None:
         out["n_chips"] = n_chips
-    return finish(ctx, out, scope="simulate")
+    ds = finish(ctx, out, scope="simulate")
+    if lazy:
+        ds.attrs["lazy"] = lazy
+    return ds
 
 
 # ----------------------------------------------------------------------------- validate
@@ -229,6 +264,10 @@ def prepare(raw, *, scope="simulate"):
 def _resolve(spec, value):
     """One input -> a DataArray (numbers, labels), the value itself (choices, names, callables, series)."""
     if spec.kind == inputs.SERIES:
+        if spec.name == "supply_profile":
+            from scalesim.chain.clean_supply import supply_profile_input
+
+            return supply_profile_input(value)
         return _series_input(value)
     if not spec.many and not isinstance(value, (str, bytes)) and not callable(value) \
             and (isinstance(value, (list, tuple, set, dict)) or np.ndim(value) > 0):
@@ -292,6 +331,10 @@ def factors(ctx, *, with_utilisation=True):
                                                        idle_power_w=idle)
     want = wanted_outputs(ctx)  # outputs=: only the factors some asked output needs
     f.update(site_factors(ctx, water=want is None or bool(want & {"water_onsite_l", "water_offsite_l", "water_l"})))
+    if want is None or want & {"co2e_market_t", "cfe_hourly_fraction"}:  # market-based (chain/clean_supply.py)
+        from scalesim.chain.clean_supply import market_factor
+
+        f["market_gco2e_per_kwh"] = market_factor(ctx, f["grid_gco2e_per_kwh"])
     annual = x.get("start_hour") is None and x.get("intensity_series") is None  # else outputs() needs embodied
     if want is None or want & {"embodied_co2e_t", "total_co2e_t"} or not annual:
         f["embodied_t_per_chip_hour"] = embodied_factor(ctx)
@@ -490,7 +533,7 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
     want = wanted_outputs(ctx)
     if want is not None and x.get("start_hour") is None and x.get("intensity_series") is None:
         out.update(_folded(f, base, per_base, n_chips, want))
-        return _only(_loss(ctx, out, want), want)
+        return _only(project_outputs(ctx, _loss(ctx, out, want)), asked_outputs(ctx))
     chip_hours = C * per_base if chip_hours is None else chip_hours
     out["chip_hours"] = chip_hours
     if n_chips is not None:
@@ -502,20 +545,59 @@ def outputs(ctx, f, *, flop=None, n_chips=None):
     out["pue"] = f["pue"]
     out["energy_kwh"] = it_energy * facility_per_it
     out["grid_gco2e_per_kwh"], out["co2e_t"] = _operational(ctx, f, it_energy, out, n_chips)
+    if "market_gco2e_per_kwh" in f:
+        from scalesim.chain.clean_supply import market_outputs
+
+        out.update(market_outputs(ctx, f, out, n_chips))
     out["embodied_co2e_t"] = chip_hours * f["embodied_t_per_chip_hour"] * out.pop("_embodied_scale", 1.0)
     out["total_co2e_t"] = out["co2e_t"] + out["embodied_co2e_t"]
     if want is None or want & {"water_onsite_l", "water_offsite_l", "water_l"}:
         out["water_onsite_l"] = datacenter.water_onsite_l(it_energy, f["wue_l_per_kwh"])
         out["water_offsite_l"] = datacenter.water_offsite_l(out["energy_kwh"], f["ewif_l_per_kwh"])
         out["water_l"] = out["water_onsite_l"] + out["water_offsite_l"]
-    out = _loss(ctx, out, want)
-    return out if want is None else _only(out, want)
+    out = project_outputs(ctx, _loss(ctx, out, want))
+    return out if want is None else _only(out, asked_outputs(ctx))
 
 
-def wanted_outputs(ctx):
+def asked_outputs(ctx):
     """The output variables asked for (``outputs=``) as a set, or None for all."""
     value = ctx.inputs.get("outputs")
     return None if value is None else {value} if isinstance(value, str) else set(value)
+
+
+def wanted_outputs(ctx):
+    """The outputs to compute: those asked for and the final-run outputs their project_* totals scale; None for all."""
+    asked = asked_outputs(ctx)
+    return None if asked is None else asked | {PROJECT_OF[k] for k in asked & set(PROJECT_OF)}
+
+
+#: Project-wide output -> the final-run output it scales by (1 + development_overhead).
+PROJECT_OF = {"project_energy_kwh": "energy_kwh", "project_co2e_t": "co2e_t",
+              "project_total_co2e_t": "total_co2e_t", "project_water_l": "water_l"}
+
+
+def project_outputs(ctx, out):
+    """Add the project_* totals (:func:`scalesim.models.development.project_footprint`).
+
+    With ``development_overhead`` given: every project total (those asked, with ``outputs=``);
+    without it, only those asked, at the default overhead of the published anchors
+    (:func:`scalesim.catalog.development_overhead_default`: its low/high with ``defaults``, drawn
+    with ``samples``).
+    """
+    asked, r = asked_outputs(ctx), ctx.inputs.get("development_overhead")
+    names = [k for k in PROJECT_OF if (k in asked if asked is not None else r is not None)]
+    if not names:
+        return out
+    if r is None:
+        default = catalog.development_overhead_default()
+        r = xr.DataArray(ctx.defaults.pick(default, kind="development_overhead"))
+        basis = f"default {default.value:.3g} (range {default.low:.3g}-{default.high:.3g}): {default.source}"
+    else:
+        basis = "development_overhead as given"
+    for k in names:
+        out[k] = development.project_footprint(out[PROJECT_OF[k]], development_overhead=r)
+        ctx.models[k] = f"final run x (1 + development_overhead); {basis}"
+    return out
 
 
 def _folded(f, base, per_base, n_chips, want):
@@ -536,6 +618,8 @@ def _folded(f, base, per_base, n_chips, want):
                      "water_offsite_l": offsite, "water_l": lambda: onsite() + offsite()}
     if n_chips is not None:
         per_chip_hour["wall_days"] = lambda: 1.0 / (n_chips * H_PER_DAY)
+    if f.get("market_gco2e_per_kwh") is not None:  # market-based: its own variable, never in the totals
+        per_chip_hour["co2e_market_t"] = lambda: itk * clean_supply.market_based_co2e_t(fpi, f["market_gco2e_per_kwh"])
     out = {k: base * (per_base * fn()) for k, fn in per_chip_hour.items() if k in want}
     small = {"chip_power_w": f["chip_power_w"], "pue": f["pue"], "grid_gco2e_per_kwh": f["grid_gco2e_per_kwh"]}
     return out | {k: v for k, v in small.items() if k in want}
@@ -553,7 +637,8 @@ def _loss(ctx, out, want=None):
 
 
 #: Why an output asked for with ``outputs=`` may be missing.
-_NEEDS = {"loss": "law=", "wall_days": "n_chips (or the chip-count rule)", "schedule_saving": "intensity_series",
+_NEEDS = {"co2e_market_t": "a residual mix: region= with a carbon-free share, residual_gco2e_per_kwh or cfe_fraction=1",
+          "cfe_hourly_fraction": "supply_profile and intensity_series", "loss": "law=", "wall_days": "n_chips (or the chip-count rule)", "schedule_saving": "intensity_series",
           "flop": "n_params and n_tokens or flop", "mfu": "a utilisation (mfu, or compute with chip_hours)",
           "feasible": "ds.scalesim.optimum", "n_params_opt": "ds.scalesim.optimum", "n_tokens_opt": "ds.scalesim.optimum"}
 
@@ -620,7 +705,7 @@ def _operational(ctx, f, it_energy, out, n_chips):
 
 
 ORDER = ("n_params", "n_active_params", "n_tokens", "flop", "hardware", "n_chips", "chip_hours", "mfu", "chip_power_w", "pue", "region",
-         "grid_gco2e_per_kwh", "start_hour", "sample")
+         "grid_gco2e_per_kwh", "start_hour", "development_overhead", "sample")
 
 
 def finish(ctx, out, *, scope):
@@ -638,7 +723,7 @@ def finish(ctx, out, *, scope):
     ds.attrs.update(scalesim_version=__version__, inputs=json.dumps(described, default=str),
                     defaults_used=ctx.defaults.attrs(), defaults_scenario=ctx.defaults.side,
                     flop_model=ctx.models["flop"], notes="; ".join(sorted(set(ctx.notes))))
-    return variables.attach(ds, models=ctx.models)
+    return variables.attach(ds, models=ctx.models, variable_attrs=ctx.variable_attrs)
 
 
 def _describe(v):

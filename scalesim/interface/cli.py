@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-import numpy as np
 from pathlib import Path
 
 EPILOG = """\
@@ -31,7 +29,8 @@ examples:
 """
 
 TABLE_VARS = ("flop", "mfu", "loss", "n_params", "n_tokens", "chip_hours", "wall_days", "energy_kwh", "co2e_t",
-              "total_co2e_t", "water_l", "feasible")
+              "co2e_market_t", "cfe_hourly_fraction", "total_co2e_t", "water_l", "project_co2e_t", "project_water_l",
+              "feasible")
 
 
 class _Append(argparse.Action):
@@ -97,8 +96,12 @@ def _kwargs(args, table, *, skip=()):
 def _emit(ds, fmt, out=None):
     from scalesim.interface import scenarios
 
+    from scalesim.chain.sizing import check_fits
+
     out = out or sys.stdout
     cols = [v for v in TABLE_VARS if v in ds.data_vars]
+    cols += [v for v in ds.data_vars if v == "objective_risk" or v.startswith("prob_best_")]  # optimize --risk
+    check_fits(ds[cols], what=f"the {fmt} output")  # a lazy result too large to print: say so before computing
     frame = scenarios.summary_frame(ds, cols) if fmt == "table" else _frame(ds, cols)
     if fmt == "table":
         out.write(_format_table(frame, units=_units_of(ds)) + "\n")
@@ -114,9 +117,16 @@ def _frame(ds, cols):
 
     sub = ds[cols].reset_coords(drop=True)
     if "sample" in sub.dims:  # Monte Carlo: <c>_p05, <c>_median, <c>_p95 columns instead of every sample
-        q = sub.quantile([0.05, 0.5, 0.95], dim="sample")
-        parts = {f"{c}_{name}": q[c].sel(quantile=p, drop=True) for c in cols
-                 for p, name in ((0.05, "p05"), (0.5, "median"), (0.95, "p95"))}
+        parts = {}
+        for c in cols:
+            if "sample" not in sub[c].dims:  # not drawn (an optimum's N, a probability): as is
+                parts[c] = sub[c]
+            elif sub[c].dtype.kind == "b":  # feasible: in every draw
+                parts[c] = sub[c].all("sample")
+            else:
+                q = sub[c].quantile([0.05, 0.5, 0.95], dim="sample")
+                parts.update({f"{c}_{name}": q.sel(quantile=p, drop=True)
+                              for p, name in ((0.05, "p05"), (0.5, "median"), (0.95, "p95"))})
         sub = xr.Dataset(parts)
         cols = list(parts)
     if not sub.dims:
@@ -126,6 +136,8 @@ def _frame(ds, cols):
 
 # ----------------------------------------------------------------------------- text output
 def _fmt(v):
+    import numpy as np
+
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
             return str(float(v))  # 'nan', 'inf' or '-inf', never an infinity shown as nan
@@ -187,7 +199,8 @@ def cmd_run(args):
         res = scenarios.run_scenario(sc, force=args.force)
         state = "up to date (same scenario_sha256; --force to recompute)" if res.skipped else "written"
         print(f"== {sc.name}: {sc.description}".rstrip(": "))
-        frame = scenarios.summary_frame(res.dataset, sc.output["table"])
+        frame = scenarios.summary_frame(res.dataset, sc.output["table"],
+                                        quantiles=sc.output.get("quantiles", scenarios.DEFAULT_QUANTILES))
         print(_format_table(frame, units=_units_of(res.dataset)))
         print(f"-> {', '.join(str(f) for f in res.files)} ({state})\n")
         rows.append(_headline(res))
@@ -371,8 +384,19 @@ def build_parser():
     return p
 
 
+def _only_version(argv):
+    """True for ``scalesim --version`` (with ``--debug`` or not): what argparse would print and exit on."""
+    return "--version" in argv and set(argv) <= {"--version", "--debug"}
+
+
 def main(argv=None):
     """Entry point of the ``scalesim`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _only_version(argv):  # answered before the parser is built, which imports numpy (0.2 s)
+        from scalesim import __version__
+
+        print(f"scalesim {__version__}")
+        return 0
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -294,7 +294,15 @@ def plot_validation_intervals(ds, ax=None, *, quantity="chip_hours"):
     return ax
 
 
+def plot_levers_waterfall(ds, ax=None):
+    """Waterfall of tCO2e and water over a :func:`scalesim.solve.levers.waterfall` result (two axes)."""
+    from scalesim.interface._plot_levers import plot_waterfall
+
+    return plot_waterfall(ds, axes=ax).axes[0]
+
+
 FIGURES = {
+    "levers_waterfall": plot_levers_waterfall,
     "emissions_plane": plot_emissions_plane,
     "pareto_front": plot_pareto_front,
     "region_hardware_bars": plot_region_hardware_bars,
@@ -409,8 +417,14 @@ def _model_figures():
 
         return plot_schedule_hours()
 
+    def levers_waterfall():
+        from scalesim.interface._plot_levers import levers_figure
+
+        return levers_figure()
+
     return {"throughput_validation": throughput_validation, "serve_energy_vs_batch": serve_energy_vs_batch,
             "schedule_saving_vs_slack": schedule_saving_vs_slack, "schedule_hours": schedule_hours,
+            "levers_waterfall": levers_waterfall,
             **_uncertainty_figures()}
 
 

@@ -33,7 +33,8 @@ Schema
     target_loss = 2.1               # exactly one of target_loss | carbon_budget_t | flop_budget
     objective = ["flop", "co2e_t"]  # a list becomes an ``optimised_for`` dimension
     law = "besiroglu2024"           # also: inference_tokens, inference_hardware, inference_region,
-                                    # max_wall_days, n_params_bounds, n_tokens_bounds, unique_tokens
+                                    # max_wall_days, n_params_bounds, n_tokens_bounds, unique_tokens,
+                                    # risk = "p90" (with samples in [sweep]: see scalesim.solve.risk)
 
     [serve]                         # optional: run scalesim.serve instead (keys: scalesim.inputs.SERVE)
     n_params = 70e9                 # a list becomes a dimension, as in [sweep]
@@ -49,6 +50,10 @@ Schema
     start = ["2024-01-01T00"]       # or "all"; default each hour of the first day
                                     # also: min_block_hours, restart_overhead_hours, forecast_error, seed
 
+    [[levers]]                      # optional, with [optimize]: a waterfall of mitigations applied in order
+    name = "efficient hardware"     # on the [optimize] + [sweep] baseline (scalesim.solve.levers.waterfall;
+    set = {hardware = "H100"}       # basis = "market" for clean supply; see interface/_scenario_levers.py)
+
     [output]
     netcdf = "results/quickstart.nc"          # paths relative to the working directory
     csv = "results/quickstart_summary.csv"
@@ -56,6 +61,7 @@ Schema
     formats = ["png", "pdf"]
     figures_dir = "results"                   # default: the netcdf file's directory
     table = ["co2e_t", "energy_kwh", "wall_days"]   # columns of the printed table
+    quantiles = [0.05, 0.5, 0.95]             # with samples: the cells' median [interval] (the default)
 
 Outputs are written atomically (temporary file in the same directory, then :func:`os.replace`);
 temporaries left by a killed run are removed by the next. Before computing, every output path is
@@ -78,6 +84,7 @@ from pathlib import Path
 import numpy as np
 
 from scalesim import catalog, inputs, steps, variables
+from scalesim.interface import _scenario_levers as _levers
 
 try:  # Python >= 3.11
     import tomllib
@@ -115,8 +122,10 @@ SCHEDULE_KEYS = {"region": (_STR, False, None), "csv": (_STR, False, None),
                  "strategy": (_STR, True, None), "start": (_STR, True, None),
                  "min_block_hours": (_NUM, False, "positive"), "restart_overhead_hours": (_NUM, False, "non-negative"),
                  "forecast_error": (_NUM, False, "non-negative"), "seed": (_NUM, False, "seed")}
-OUTPUT_KEYS = {"netcdf", "csv", "figures", "formats", "figures_dir", "table"}
-TOP_KEYS = {"scenario", "sweep", "runs", "optimize", "serve", "schedule", "output"}
+OUTPUT_KEYS = {"netcdf", "csv", "figures", "formats", "figures_dir", "table", "quantiles"}
+#: Quantiles of a Monte Carlo result's table cells (``median [p5, p95]``) unless [output] quantiles is given.
+DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
+TOP_KEYS = {"scenario", "sweep", "runs", "optimize", "serve", "schedule", "levers", "output"}
 GOALS = ("target_loss", "carbon_budget_t", "flop_budget")
 DEFAULT_TABLE = ("co2e_t", "energy_kwh", "wall_days")
 #: Printed columns of a [serve] or [schedule] scenario when [output] table is not given.
@@ -140,6 +149,7 @@ class Scenario:
     output: dict
     serve: dict | None = None
     schedule: dict | None = None
+    levers: list | None = None  # [[levers]]: a waterfall on the [optimize] baseline (interface/_scenario_levers.py)
 
 
 @dataclasses.dataclass
@@ -320,6 +330,7 @@ def load_scenario(path):
 
     runs = _check_runs(c, doc, sweep) if "runs" in doc else None
     opt = _check_optimize(c, doc, sweep) if "optimize" in doc else None
+    levers = _levers.check_levers(c, doc, sweep, opt, SWEEP_KEYS, OPTIMIZE_KEYS) if "levers" in doc else None
     if opt is None and runs is None and kind is None:
         _check_consistency(c, sweep, "sweep")
 
@@ -328,10 +339,13 @@ def load_scenario(path):
     name = meta.get("name", path.stem)
     if not _NAME.fullmatch(name):
         name = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in name).lstrip(".") or "scenario"
-    output = _check_output(c, out, name, DEFAULT_TABLES.get(kind, DEFAULT_TABLE))
+    output = _check_output(c, out, name, _levers.TABLE if levers else DEFAULT_TABLES.get(kind, DEFAULT_TABLE))
+    if "quantiles" in out and not (sweep.get("samples") or any(r["inputs"].get("samples") for r in runs or [])):
+        raise c.error("output.quantiles", "needs samples: quantiles are taken over the Monte Carlo draws "
+                                          "(add samples = N, and seed = S, to [sweep])")
     return Scenario(path=path, name=name, description=meta.get("description", ""),
                     sha256=hashlib.sha256(raw_bytes).hexdigest(), sweep=sweep, runs=runs, optimize=opt,
-                    output=output, serve=serve, schedule=schedule)
+                    output=output, serve=serve, schedule=schedule, levers=levers)
 
 
 def _check_runs(c, doc, sweep):
@@ -469,6 +483,19 @@ def _check_consistency(c, s, where, scope="simulate"):
         raise c.error(f"{where}.{key}" if key in s or scope == "simulate" else where, msg)
 
 
+def _check_quantiles(c, q):
+    """[output] quantiles: a non-empty, strictly increasing list of levels in (0, 1)."""
+    if not (isinstance(q, list) and q and all(_is_num(v) for v in q)):
+        raise c.error("output.quantiles", f"must be a non-empty list of numbers in (0, 1), e.g. [0.05, 0.5, 0.95], got {q!r}")
+    for i, v in enumerate(q):
+        if not 0 < v < 1:
+            raise c.error(f"output.quantiles[{i}]", f"must be a level strictly between 0 and 1 (not a percentage), got {v!r}")
+        if i and not v > q[i - 1]:
+            raise c.error(f"output.quantiles[{i}]", f"must be sorted and unique (each above the one before), "
+                                                    f"got {v!r} after {q[i - 1]!r}")
+    return tuple(float(v) for v in q)
+
+
 def _check_output(c, out, name, table=DEFAULT_TABLE):
     from scalesim.interface import plotting  # no matplotlib import at module level
 
@@ -487,6 +514,7 @@ def _check_output(c, out, name, table=DEFAULT_TABLE):
             raise c.error("output.table", f"must be a list of variable names, got {out['table']!r}")
         res["table"] = list(out["table"])
     res["table_given"] = "table" in out  # given columns must exist in the result (checked after computing)
+    res["quantiles"] = _check_quantiles(c, out["quantiles"]) if "quantiles" in out else DEFAULT_QUANTILES
     for k, allowed in (("figures", tuple(plotting.FIGURES)), ("formats", ("png", "pdf", "svg"))):
         if k in out:
             if not isinstance(out[k], list):
@@ -567,6 +595,11 @@ def _compute(sc, progress):
         ds = xr.concat(parts, dim="run", coords="all", combine_attrs="drop_conflicts")
         ds = ds.assign_coords(run=[r["name"] for r in sc.runs])
         return variables.attach(ds)
+    if sc.levers is not None:
+        step = _progress(progress, sc.name, 1)
+        ds = _levers.run_levers(sc)
+        step()
+        return ds
     if sc.optimize is not None:
         opt = optimization.optimize
         kw = {k: v for k, v in sc.optimize.items() if k != "objective"}
@@ -773,6 +806,10 @@ def run_scenario(scenario, *, force=False, progress=None, base_dir=None):
     import xarray as xr
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if sc.sweep and all(s is None for s in (sc.runs, sc.optimize, sc.serve, sc.schedule)):
+        from scalesim.chain.sizing import check_sweep_fits
+
+        check_sweep_fits(sc.sweep, what=f"{sc.path}: the [sweep] result")  # before anything is computed or written
     nc_path = _resolve(sc.output["netcdf"], base_dir)
     csv_path = _resolve(sc.output["csv"], base_dir)
     fig_paths = [_resolve(sc.output["figures_dir"], base_dir) / f"{sc.name}_{f}" for f in sc.output["figures"]]
@@ -797,7 +834,7 @@ def run_scenario(scenario, *, force=False, progress=None, base_dir=None):
     _manifest_path(nc_path).unlink(missing_ok=True)  # a run killed from here on is never 'up to date'
     safe = _netcdf_safe(ds)
     _atomic_write(nc_path, lambda tmp: safe.to_netcdf(tmp, engine="h5netcdf"))
-    frame = summary_frame(ds, sc.output["table"])
+    frame = summary_frame(ds, sc.output["table"], quantiles=sc.output.get("quantiles", DEFAULT_QUANTILES))
     _atomic_write(csv_path, lambda tmp: frame.to_csv(tmp, index=frame.index.name is not None
                                                      or frame.index.nlevels > 1))
     if figures:
@@ -837,18 +874,20 @@ def _render_figures(sc, ds):
 _TIDY_MAX_ROWS = 200
 
 
-def summary_frame(ds, columns=DEFAULT_TABLE):
+def summary_frame(ds, columns=DEFAULT_TABLE, *, quantiles=DEFAULT_QUANTILES):
     """Headline numbers as a ``pandas.DataFrame``.
 
     One row per configuration (the swept inputs as index) when the result has at most
     200 configurations; otherwise min/median/max of each column. A Monte Carlo result (a
-    ``sample`` dim) shows each uncertain value as ``median [p5, p95]`` over the samples.
+    ``sample`` dim) shows each uncertain value as ``median [p5, p95]`` over the samples, or with
+    ``quantiles`` (sorted levels in (0, 1); scenario ``[output] quantiles``) as the median, when it is
+    one of them, followed by the others in brackets (``[q1, q2]`` without the median).
     """
     import pandas as pd
 
     cols = [c for c in columns if c in ds.data_vars] or [c for c in HEADLINE if c in ds.data_vars]
     if "sample" in ds.dims:
-        return _interval_frame(ds, cols)
+        return _interval_frame(ds, cols, quantiles)
     sub = ds[cols]
     n = int(np.prod([sub.sizes[d] for d in sub.dims])) if sub.dims else 1
     if n <= _TIDY_MAX_ROWS:
@@ -863,10 +902,12 @@ def summary_frame(ds, columns=DEFAULT_TABLE):
     return df
 
 
-def _interval_frame(ds, cols):
+def _interval_frame(ds, cols, quantiles=DEFAULT_QUANTILES):
     """One row per configuration; cells ``median [p5, p95]`` over ``sample`` (plain values where not sampled)."""
     sub = ds[cols].reset_coords(drop=True)
-    q = sub.quantile([0.05, 0.5, 0.95], dim="sample")
+    levels = sorted(set(quantiles) | {0.5})  # the median also gives unsampled values and the many-row summary
+    q = sub.quantile(levels, dim="sample")
+    shown = [p for p in quantiles if p != 0.5]
     conf_dims = [d for d in sub.dims if d != "sample"]
     n = int(np.prod([sub.sizes[d] for d in conf_dims])) if conf_dims else 1
     if n > _TIDY_MAX_ROWS:  # many configurations: min/median/max of the per-configuration medians
@@ -878,9 +919,11 @@ def _interval_frame(ds, cols):
         if "sample" not in ds[c].dims:
             v = float(flat.xs(0.5, level="quantile")[c].loc[key]) if conf_dims else float(q[c].sel(quantile=0.5))
             return _fmt_number(v)
-        lo, mid, hi = ((flat.xs(p, level="quantile")[c].loc[key] if conf_dims else float(q[c].sel(quantile=p)))
-                       for p in (0.05, 0.5, 0.95))
-        return f"{_fmt_number(mid)} [{_fmt_number(lo)}, {_fmt_number(hi)}]"
+        at = {p: (flat.xs(p, level="quantile")[c].loc[key] if conf_dims else float(q[c].sel(quantile=p))) for p in levels}
+        others = "[" + ", ".join(_fmt_number(at[p]) for p in shown) + "]"
+        if 0.5 not in quantiles:
+            return others
+        return f"{_fmt_number(at[0.5])} {others}" if shown else _fmt_number(at[0.5])
     if not conf_dims:
         return pd.DataFrame({c: [cell(c, None)] for c in cols})
     index = flat.xs(0.5, level="quantile").index

@@ -38,8 +38,10 @@ FLEET_BUSY_FRACTION = catalog.Default("serving_busy_fraction", 0.80, 0.75, 0.85,
 class RooflineServing:
     """Serving at each N: (IT energy, chip-hours) from :func:`scalesim.serve`, then the site and grid steps."""
 
-    def __init__(self, ctx, f, hardware, *, batch_size=None):
+    def __init__(self, ctx, f, hardware, *, batch_size=None, dtype=None):
         self.ctx, self.f, self.hardware = ctx, f, hardware
+        #: serving weight dtype: given (optimize's inference_dtype), else the training dtype where serve has it, else bf16
+        self.dtype = dtype or (ctx.dtype if ctx.dtype in ("bf16", "fp16", "fp8", "int8") else "bf16")
         self.batch_size = INFERENCE_BATCH_DEFAULT if batch_size is None else batch_size
         self.busy = ctx.defaults.pick(FLEET_BUSY_FRACTION, higher_is_worse=False)
         self.idle_w = steps.idle_power_w(ctx)
@@ -51,8 +53,7 @@ class RooflineServing:
         from scalesim.chain.serving import serve
 
         cand = xr.DataArray(np.asarray(REPLICA_CHIPS, dtype=float), dims="_replica")
-        r = serve(n_params=n, hardware=self.hardware, n_chips=cand, batch_size=self.batch_size, dtype=self.ctx.dtype
-                  if self.ctx.dtype in ("bf16", "fp16", "fp8", "int8") else "bf16")
+        r = serve(n_params=n, hardware=self.hardware, n_chips=cand, batch_size=self.batch_size, dtype=self.dtype)
         e = r["energy_per_token_j"].where(r["feasible"])
         best = e.fillna(np.inf).argmin("_replica")
         pick = lambda v: v.isel(_replica=best).where(e.notnull().any("_replica"))  # noqa: E731
