@@ -204,20 +204,25 @@ def _mc_quantiles(mc, ci, c_basis):
     return out
 
 
-def _residual_ratios(fit_rows, exclude, goodput):
-    """Effective / (structural x goodput) MFU of the fit runs not excluded, as the goodput fit sees them."""
+def _fit_runs(fit_rows, exclude):
+    """(run, run-implied MFU, structural ladder) of the fit runs not excluded, as the goodput fit sees them."""
     from scalesim.calibration import utilisation as fits
 
     skip = set(exclude)
-    out = []
     for r in fit_rows:
         if r["model"] in skip or fits.compute_caveat(r):
             continue
         m, lad = fits.run_implied_mfu(r), fits._structural_ladder(r)
-        s = fits._structural_at(lad, goodput) if m and lad is not None else np.nan
-        if np.isfinite(s):
-            out.append(m / (s * goodput))
-    return sorted(out)
+        if m and lad is not None:
+            yield r, m, lad
+
+
+def _residual_ratios(fit_rows, exclude, goodput):
+    """Effective / (structural x goodput) MFU of the fit runs not excluded, as the goodput fit sees them."""
+    from scalesim.calibration import utilisation as fits
+
+    ratios = (m / (fits._structural_at(lad, goodput) * goodput) for _, m, lad in _fit_runs(fit_rows, exclude))
+    return sorted(x for x in ratios if np.isfinite(x))
 
 
 def _jackknife_plus_ratios(fit_rows, exclude, goodput):
@@ -225,15 +230,9 @@ def _jackknife_plus_ratios(fit_rows, exclude, goodput):
     without j: m_j / (structural_j(g_-j) x g_fold), with g_-j refitted without the excluded runs and j."""
     from scalesim.calibration import utilisation as fits
 
-    skip = set(exclude)
     out = []
-    for r in fit_rows:
-        if r["model"] in skip or fits.compute_caveat(r):
-            continue
-        m, lad = fits.run_implied_mfu(r), fits._structural_ladder(r)
-        if not m or lad is None:
-            continue
-        g_j = calibration.fit_structural_goodput(fit_rows, exclude=tuple(skip | {r["model"]}))["goodput"]
+    for r, m, lad in _fit_runs(fit_rows, exclude):
+        g_j = calibration.fit_structural_goodput(fit_rows, exclude=(*exclude, r["model"]))["goodput"]
         s = fits._structural_at(lad, g_j)
         if np.isfinite(s):
             out.append(m / (s * g_j) * (g_j / goodput))  # residual under the fit without j, on the fold's scale
