@@ -40,7 +40,7 @@ FUELS = ("coal", "gas", "oil", "nuclear", "hydro", "wind", "solar", "bioenergy",
 SHARE_SUM_TOLERANCE = 1e-4
 #: Litres per kWh in one gallon per MWh [L/kWh per gal/MWh].
 L_PER_KWH_PER_GAL_PER_MWH = u.L_PER_US_GAL / u.KWH_PER_MWH
-#: Litres per kWh in one cubic metre per GJ [L/kWh per m^3/GJ] (1 kWh = 3.6e6 J).
+#: Litres per kWh in one cubic metre per GJ [L/kWh per m^3/GJ].
 L_PER_KWH_PER_M3_PER_GJ = u.L_PER_M3 * u.J_PER_KWH / u.J_PER_GJ
 #: Units a factor may be published in -> litres per kWh in one of that unit.
 L_PER_KWH_IN = {"gal/MWh": L_PER_KWH_PER_GAL_PER_MWH, "m3/GJ": L_PER_KWH_PER_M3_PER_GJ, "L/kWh": 1.0}

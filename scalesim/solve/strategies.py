@@ -69,16 +69,14 @@ def quantisation_penalty(dtype):
                          f"for these), got {dtype!r}")
     if dtype in ("bf16", "fp16"):
         return catalog.Default(f"quantisation_penalty:{dtype}", 0.0, 0.0, 0.0, "16-bit reference precision")
-    rows = catalog.read_table("compression_quality.csv")
-    lows, mid, high = {}, {}, {}
-    for scheme in ("int4", "int8"):
-        rs = [r for r in rows if r["scheme"] == scheme]
-        d = compression.log_perplexity_ratio([float(r["ppl_quantised"]) for r in rs], [float(r["ppl_baseline"]) for r in rs])
-        lows[scheme], mid[scheme], high[scheme] = compression.penalty_range(d)
+    scheme = "int8" if dtype == "fp8" else dtype  # fp8's high end is int8's maximum
+    rs = [r for r in catalog.read_table("compression_quality.csv") if r["scheme"] == scheme]
+    d = compression.log_perplexity_ratio([float(r["ppl_quantised"]) for r in rs], [float(r["ppl_baseline"]) for r in rs])
+    low, mid, high = compression.penalty_range(d)
     if dtype == "fp8":
-        return catalog.Default("quantisation_penalty:fp8", 0.0, 0.0, high["int8"], _FP8_NOTE)
-    sources = sorted({r["source"].split(" Table")[0] for r in rows if r["scheme"] == dtype})
-    return catalog.Default(f"quantisation_penalty:{dtype}", mid[dtype], lows[dtype], high[dtype],
+        return catalog.Default("quantisation_penalty:fp8", 0.0, 0.0, high, _FP8_NOTE)
+    sources = sorted({r["source"].split(" Table")[0] for r in rs})
+    return catalog.Default(f"quantisation_penalty:{dtype}", mid, low, high,
                            "median (min-max) of ln PPL ratios, compression_quality.csv: " + "; ".join(sources))
 
 
