@@ -352,9 +352,10 @@ def build_parser():
     v = sub.add_parser("validate", help="compare with published runs")
     v.add_argument("--mode", choices=("accounting", "prediction"), default="accounting")
     v.add_argument("--figure", metavar="PATH", help="also save the validation figure (stem; PNG + PDF)")
-    v.add_argument("--mfu-model", default="hierarchical", choices=("hierarchical", "epoch", "runs", "runs_by_generation"),
+    v.add_argument("--mfu-model", default="structural",
+                   choices=("structural", "hierarchical", "epoch", "runs", "runs_by_generation"),
                    help="prediction mode: utilisation model (leave-one-out refits for all but 'epoch'; "
-                        "default: hierarchical, scalesim's default)")
+                        "default: structural, scalesim's default: throughput model x goodput)")
     v.add_argument("--json", action="store_true", help="also print the summary as JSON (with bootstrap intervals)")
     v.add_argument("--power-basis", default="row", choices=("row", "model"),
                    help="prediction mode: each run's own power convention (TDP where the source used it) or the power model")
