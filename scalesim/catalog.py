@@ -75,6 +75,7 @@ class Hardware:
     scale_up_bw_gb_per_s: float | None = None  # per chip, one direction
     scale_out_bw_gb_per_s: float | None = None  # per chip, one direction (IB/RoCE/DCN)
     interconnect_source: str = ""
+    mamf_bf16_tflop_per_s: float | None = None  # measured maximum achievable bf16 matmul
 
     @property
     def generation(self):
@@ -100,6 +101,26 @@ class Hardware:
 
         return value * FLOP_PER_TFLOP
 
+    @property
+    def matmul_fraction(self):
+        """Maximum achievable matmul FLOP/s as a fraction of the dense 16-bit peak [1].
+
+        The measured MAMF (``mamf_bf16_tflop_per_s`` in accelerators.csv, Bekman's mamf-finder
+        table) over the datasheet bf16 peak; :data:`DEFAULT_MATMUL_FRACTION` where the chip has no
+        measurement. The throughput model applies it to every tensor-core rate, 8/4-bit included.
+        """
+        peak16 = self.peak_tflop_per_s.get("bf16") or self.peak_tflop_per_s.get("fp16")
+        if self.mamf_bf16_tflop_per_s and peak16:
+            return self.mamf_bf16_tflop_per_s / peak16
+        return DEFAULT_MATMUL_FRACTION
+
+
+#: Maximum achievable 16-bit matmul fraction of a chip without a measurement: the median over
+#: the distinct chips measured in accelerators.csv (Gaudi2 0.994, A100 SXM 0.869, A100 PCIe 0.811,
+#: H100 SXM 0.803, MI250X 0.768, Gaudi3 0.702, MI325X 0.600, MI300X 0.511; Bekman's mamf-finder
+#: table, see ``mamf_source``) [1]. Pinned by a test that recomputes it.
+DEFAULT_MATMUL_FRACTION = 0.785
+
 
 @functools.cache
 def _hardware_index():
@@ -117,6 +138,7 @@ def _hardware_index():
             scale_up_domain=_float(r.get("scale_up_domain")), scale_up_bw_gb_per_s=_float(r.get("scale_up_bw_gb_per_s")),
             scale_out_bw_gb_per_s=_float(r.get("scale_out_bw_gb_per_s")),
             interconnect_source=r.get("interconnect_source", ""),
+            mamf_bf16_tflop_per_s=_float(r.get("mamf_bf16_tflop_per_s")),
         )
         records[hw.hardware_id] = hw
         _add_keys(by_key, hw.hardware_id, r["aliases"], "accelerators.csv")

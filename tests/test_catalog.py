@@ -1,5 +1,6 @@
 """Catalogue: ids, aliases, ranges, provenance."""
 
+import numpy as np
 import pytest
 
 from scalesim import catalog
@@ -63,3 +64,27 @@ def test_tpu_power_estimates_are_flagged():
         lo, mid, hi = hw.system_power_w
         assert lo <= mid <= hi and hw.system_power_basis == "estimate"
     assert catalog.get_hardware("TPUv4").system_power_w[1] == 378.5  # PaLM App. B
+
+
+def test_matmul_fraction_is_the_measured_mamf_over_the_peak():
+    # Bekman's mamf-finder v2 BF16 table: H100 SXM 794.5 of 989 (80.3 %), A100 SXM 271.2 of 312 (86.9 %),
+    # MI300X 668.4 of 1300 (51.4 %; 1307.4 in this catalogue)
+    assert catalog.get_hardware("H100").matmul_fraction == pytest.approx(794.5 / 989.5)
+    assert catalog.get_hardware("A100").matmul_fraction == pytest.approx(271.2 / 312.0)
+    assert catalog.get_hardware("MI300X").matmul_fraction == pytest.approx(668.4 / 1307.4)
+    # H200 and H800 inherit the H100's measurement (same die, same 700 W limit); unmeasured chips the default
+    assert catalog.get_hardware("H200").matmul_fraction == catalog.get_hardware("H100").matmul_fraction
+    assert catalog.get_hardware("TPUv5p").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION
+    assert catalog.get_hardware("B200").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION
+    assert catalog.get_hardware("H100-SXM5-96GB-500W").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION  # 500 W
+
+
+def test_default_matmul_fraction_is_the_median_of_the_measured_chips():
+    rows = catalog.read_table("accelerators.csv")
+    measured = {}
+    for r in rows:
+        if r["mamf_bf16_tflop_per_s"] and "inherited" not in r["mamf_source"]:
+            measured[float(r["mamf_bf16_tflop_per_s"]) / float(r["peak_bf16_tflop_per_s"])] = r["hardware_id"]
+    assert len(measured) == 8  # distinct chips (A100 40/80 GB share one value)
+    assert catalog.DEFAULT_MATMUL_FRACTION == pytest.approx(np.median(list(measured)), abs=5e-4)
+    assert all(r["mamf_source"].startswith("Bekman") for r in rows if r["mamf_bf16_tflop_per_s"])

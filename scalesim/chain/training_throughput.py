@@ -60,13 +60,14 @@ def hardware_arrays(hardware, dtype):
     dict of ndarray
         ``peak_flop_per_s`` (NaN where the dtype has no peak), ``peak_16bit_flop_per_s``,
         ``elem_bytes``, ``hbm_bw_bytes_per_s``, ``memory_bytes``, ``scale_up_domain``,
-        ``scale_up_bw_bytes_per_s``, ``scale_out_bw_bytes_per_s``.
+        ``scale_up_bw_bytes_per_s``, ``scale_out_bw_bytes_per_s``, and ``matmul_fraction``
+        (:attr:`scalesim.catalog.Hardware.matmul_fraction`).
     """
     hardware = np.asarray(hardware, dtype=object)
     dtype = np.broadcast_to(np.asarray(dtype, dtype=object), hardware.shape)
     out = {k: np.full(hardware.shape, np.nan) for k in (
         "peak_flop_per_s", "peak_16bit_flop_per_s", "elem_bytes", "hbm_bw_bytes_per_s", "memory_bytes",
-        "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s")}
+        "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction")}
     pairs = {}
     for idx, (h, d) in enumerate(zip(hardware.ravel(), dtype.ravel())):  # distinct ids only, not elements
         pairs.setdefault((h, d), []).append(idx)
@@ -84,7 +85,8 @@ def hardware_arrays(hardware, dtype):
                     elem_bytes=par.ELEM_BYTES[d], hbm_bw_bytes_per_s=rec.hbm_bw_tb_per_s * BYTES_PER_TB,
                     memory_bytes=rec.memory_gb * BYTES_PER_GB, scale_up_domain=rec.scale_up_domain or 1.0,
                     scale_up_bw_bytes_per_s=(rec.scale_up_bw_gb_per_s or np.nan) * BYTES_PER_GB,
-                    scale_out_bw_bytes_per_s=(rec.scale_out_bw_gb_per_s or np.nan) * BYTES_PER_GB)
+                    scale_out_bw_bytes_per_s=(rec.scale_out_bw_gb_per_s or np.nan) * BYTES_PER_GB,
+                    matmul_fraction=rec.matmul_fraction)
         for k, v in vals.items():
             out[k].ravel()[idx] = v
     return out

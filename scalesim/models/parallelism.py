@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 #: Fitted global parameters of :func:`training_step_time` (pvlib style: a refit gets a new key).
-#: ``gemm_efficiency``: fraction of the dense peak reached by a large GEMM [1];
+#: ``gemm_efficiency``: fraction of the dense peak reached by a large GEMM [1] (from ``scalesim2026d``:
+#: of the chip's maximum achievable matmul, ``matmul_fraction`` x peak; ``matmul_ceiling``);
 #: ``gemm_half_dim``: GEMM dimension at which a dimension's tile efficiency is one half [1];
 #: ``attention_efficiency``: flash-attention FLOP rate as a fraction of the 16-bit peak [1];
 #: ``elementwise_bytes_per_h``: HBM traffic of the non-GEMM ops per token per layer, forward
@@ -56,12 +57,14 @@ __all__ = [
 #: ``low_precision_gemm_efficiency``: 8/4-bit GEMM efficiency relative to 16-bit [1] (1 = same).
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
+        matmul_ceiling=False,
         gemm_efficiency=0.9397, gemm_half_dim=136.3, attention_efficiency=0.2698,
         elementwise_bytes_per_h=578.9, scale_up_efficiency=0.6187, scale_out_efficiency=1.0,
         source="superseded: fit of the first model (TP communication fully exposed, experts never folded "
                "over TP, every expert all-to-all at one link's bandwidth), started from its own optimum",
     ),
     "scalesim2026b": dict(
+        matmul_ceiling=False,
         gemm_efficiency=0.8784, gemm_half_dim=169.6, attention_efficiency=0.2711,
         elementwise_bytes_per_h=517.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.678, low_precision_gemm_efficiency=1.0,
@@ -72,6 +75,7 @@ THROUGHPUT_PARAMETERS = {
                "(fitting it worsened leave-one-source-out errors)",
     ),
     "scalesim2026c": dict(
+        matmul_ceiling=False,
         gemm_efficiency=0.8756, gemm_half_dim=130.7, attention_efficiency=0.2707,
         elementwise_bytes_per_h=557.8, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.7123, low_precision_gemm_efficiency=1.0,
@@ -81,8 +85,18 @@ THROUGHPUT_PARAMETERS = {
                "'none' read as a plan entry, as score.py reads it (both kept by leave-one-source-out "
                "and leave-one-generation-out: README 'How additions were chosen')",
     ),
+    "scalesim2026d": dict(
+        gemm_efficiency=1.075, gemm_half_dim=180.7, attention_efficiency=0.3064,
+        elementwise_bytes_per_h=540.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
+        tp_comm_overlap=0.7687, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
+        source="the scalesim2026c fit (same keys, from PRIOR_START, gemm_efficiency's first guess 1 and bound "
+               "1.3) with every tensor-core rate capped by the chip's measured maximum achievable matmul "
+               "(accelerators.csv mamf_bf16_tflop_per_s, Bekman's mamf-finder table; median of the measured "
+               "chips where none): gemm_efficiency is now a fraction of that ceiling, not of the datasheet peak "
+               "(README 'How additions were chosen')",
+    ),
 }
-DEFAULT_PARAMETERS = "scalesim2026c"
+DEFAULT_PARAMETERS = "scalesim2026d"
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
 #: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
 NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0)
@@ -162,6 +176,7 @@ def _parameters(parameters):
     p_ = dict(THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS] if parameters is None else parameters)
     for k, v in NEUTRAL_PARAMETERS.items():
         p_.setdefault(k, v)
+    p_.setdefault("matmul_ceiling", True)  # the sets before scalesim2026d say False
     return p_
 
 
@@ -169,7 +184,8 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
                        vocab_size, seq_len, global_batch_tokens, n_chips, *, n_experts, top_k,
                        peak_flop_per_s, peak_16bit_flop_per_s, elem_bytes, hbm_bw_bytes_per_s, memory_bytes,
                        scale_up_domain, scale_up_bw_bytes_per_s, scale_out_bw_bytes_per_s,
-                       tp, pp, vp, cp, ep, micro_batch, zero, recompute, dp=None, parameters=None):
+                       tp, pp, vp, cp, ep, micro_batch, zero, recompute, dp=None, parameters=None,
+                       matmul_fraction=1.0):
     """Step time, memory and time shares of one training step for one parallel plan.
 
     Parameters
@@ -213,6 +229,11 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
         Forced data-parallel degree; a plan whose n_chips/(tp pp cp) differs is infeasible.
     parameters : dict, optional
         Efficiencies (default ``THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS]``).
+    matmul_fraction : array_like, optional
+        The chip's maximum achievable matmul FLOP/s over its dense peak
+        (:attr:`scalesim.catalog.Hardware.matmul_fraction`) [1]: the ceiling of every tensor-core
+        rate (GEMMs, attention, output layer), which the efficiencies scale. Default 1 (the
+        datasheet peak); ignored by parameter sets with ``matmul_ceiling=False``.
 
     Returns
     -------
@@ -228,9 +249,10 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     Per micro-batch of T = b s / cp tokens and per layer, the forward GEMMs are QKV
     (T x h x (h + 2 kv h/a)/t), output (T x h/t x h) and the MLP's two halves (T x h x W/t,
     T x W/t x h, W = P_mlp / 2h). Each runs in max(2mkn / (eta peak g(m) g(k) g(n)), bytes / BW)
-    with g(x) = x / (x + x0) and eta scaled by ``low_precision_gemm_efficiency`` for 8/4-bit
-    operands; backward costs twice the forward, full recomputation once more. Causal attention
-    costs 6 (T s h / t) FLOP at ``attention_efficiency`` x the 16-bit peak; element-wise work moves
+    with g(x) = x / (x + x0), eta = ``gemm_efficiency`` x ``matmul_fraction`` (the measured
+    achievable share of the chip's peak, the same for 8/4-bit operands of the dtype's own peak)
+    scaled by ``low_precision_gemm_efficiency`` for 8/4-bit operands; backward costs twice the forward, full recomputation once more. Causal attention
+    costs 6 (T s h / t) FLOP at ``attention_efficiency`` x ``matmul_fraction`` x the 16-bit peak; element-wise work moves
     ``elementwise_bytes_per_h`` h T / t bytes of HBM. Sequence-parallel TP moves
     8 (t-1)/t T h 2 bytes per layer (4 all-gathers and 4 reduce-scatters; Korthikanti Sec. 4.2.2),
     of which the fraction ``tp_comm_overlap`` hides behind the layer's GEMMs (Megatron-Core /
@@ -289,6 +311,7 @@ def _job(a):
         peak=f(a["peak_flop_per_s"]), peak16=f(a["peak_16bit_flop_per_s"]), eb=f(a["elem_bytes"]),
         memory_bytes=f(a["memory_bytes"]))
     p_ = a["p_"]
+    j.mf = f(a["matmul_fraction"]) if p_["matmul_ceiling"] else np.ones(1)
     j.bw_up = j.bw_up_raw * p_["scale_up_efficiency"]
     j.bw_out = j.bw_out_raw * p_["scale_out_efficiency"]
     j.d = j.n / (j.t * j.p * j.c)
@@ -330,7 +353,7 @@ def _feasibility(j, dp):
 
 def _layer_times(j, p_):
     """Per-layer, per-micro-batch times on one chip [s]: compute, memory-bound, recompute, exposed comm."""
-    eff = p_["gemm_efficiency"] * np.where(j.eb < 2.0, p_["low_precision_gemm_efficiency"], 1.0)
+    eff = p_["gemm_efficiency"] * j.mf * np.where(j.eb < 2.0, p_["low_precision_gemm_efficiency"], 1.0)
     half, t, h, T, k, e, moe = p_["gemm_half_dim"], j.t, j.h, j.T, j.k, j.e, j.moe
     gemm = lambda m_, k_, n_: _gemm_time(m_, k_, n_, j.peak, j.bw_hbm, j.eb, eff, half)  # noqa: E731
     t_qkv, c_qkv = gemm(T, h, (h + 2.0 * j.kv * j.dh) / t)
@@ -343,7 +366,7 @@ def _layer_times(j, p_):
     # every local expert runs its GEMM even with few tokens: weight traffic of E/ep experts
     fwd_gemm = t_qkv + t_o + n_gemm * (t_up + t_dn)
     fwd_gemm_compute = t_qkv * c_qkv + t_o * c_o + n_gemm * (t_up * c_up + t_dn * c_dn)
-    t_attn_fwd = 2.0 * T * j.s * h / t / (p_["attention_efficiency"] * j.peak16)
+    t_attn_fwd = 2.0 * T * j.s * h / t / (p_["attention_efficiency"] * j.mf * j.peak16)
     # element-wise work moves HBM traffic in proportion to the layer's activations (Korthikanti
     # Eq. 1 bytes; an MoE's MLP part scales with top_k); 8/4-bit GEMMs add the casts of their
     # inputs (read 16-bit, write 8-bit: 3 bytes per element) in the forward and both backward
@@ -378,8 +401,8 @@ def _layer_times(j, p_):
 
 def _microbatch_time(j, lay, p_):
     """Time of one micro-batch on one stage (layers, output layer, pipeline sends) and the bubble [s]."""
-    logits_fwd, _ = _gemm_time(j.T, j.h, j.V / j.t, j.peak16, j.bw_hbm, BYTES_16BIT, p_["gemm_efficiency"],
-                               p_["gemm_half_dim"])
+    logits_fwd, _ = _gemm_time(j.T, j.h, j.V / j.t, j.peak16, j.bw_hbm, BYTES_16BIT,
+                               p_["gemm_efficiency"] * j.mf, p_["gemm_half_dim"])
     t_logits = 3.0 * logits_fwd
     bw_pp = np.where(j.n <= j.up_n, j.bw_up, j.bw_out)
     t_p2p = np.where(j.p > 1, 2.0 * j.v * j.T * j.h / j.t * BYTES_16BIT / bw_pp, 0.0)
@@ -571,7 +594,8 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     else:
         gbt = global_batch_tokens
     arrays = [n_params, na, np.asarray(n_chips, dtype=float), np.asarray(gbt, dtype=float)]
-    arrays += [np.asarray(hardware[k], dtype=float) for k in _HW_KEYS]
+    arrays += [np.asarray(hardware.get(k, 1.0) if k == "matmul_fraction" else hardware[k], dtype=float)
+               for k in _HW_KEYS]
     shape = np.broadcast_shapes(*(x.shape for x in arrays))
     flat = [np.broadcast_to(x, shape).ravel() for x in arrays]
     N, Na, n, gbt = flat[:4]
@@ -588,7 +612,7 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
 
 
 _HW_KEYS = ("peak_flop_per_s", "peak_16bit_flop_per_s", "hbm_bw_bytes_per_s", "memory_bytes",
-            "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s")
+            "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction")
 #: Bytes per GEMM operand element by training dtype.
 ELEM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "tf32": 4.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5,
               "nvfp4": 0.5, "mxfp4": 0.5}
