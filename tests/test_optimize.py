@@ -244,3 +244,19 @@ def test_a_callable_utilisation_drives_simulate_and_the_chip_search():
 def test_optimize_rejects_unknown_inputs():
     with pytest.raises(ValueError, match="unknown optimize input"):
         ss.optimize(target_loss=2.1, hardware="H100", region="FR", n_chip=8)
+
+
+def test_scan_brackets_the_lowest_tooth_of_a_sawtooth():
+    from scalesim.solve.optimization import _bracket_by_scan, _best_side
+
+    # decreasing teeth, a jump every half decade, the lowest tooth ending at x = 10**5.5 (a unimodal search on
+    # [1e3, 1e7] would settle in whichever tooth its first bracket keeps)
+    saw = lambda x: (np.log10(x) % 0.5) * -2 + 1 + 2 * (np.log10(x) - 5.5) ** 2  # noqa: E731
+    lo, hi = xr.DataArray(1e3), xr.DataArray(1e7)
+    for k in (64, 32):
+        lo, hi = _bracket_by_scan(saw, lo, hi, k)
+    assert 10 ** 5.0 < float(lo) < 10 ** 5.5 and float(hi) < 10 ** 5.6  # the lowest tooth, at its right edge
+    # at a jump edge the better side is kept, not the midpoint
+    edge = xr.DataArray(10 ** 5.5 * (1 + 5e-8))
+    x = float(_best_side(saw, edge, xr.DataArray(1e3), xr.DataArray(1e7)))
+    assert x < 10 ** 5.5 and saw(x) < 0.01 < saw(float(edge))

@@ -69,3 +69,14 @@ def test_optimize_trades_chips_against_pausing_under_a_deadline():
     assert float(paused.wall_days) <= 14 * (1 + 1e-9)
     assert float(paused.n_chips) > float(straight.n_chips)  # more chips, running only in clean hours
     assert float(paused.total_co2e_t) < float(straight.total_co2e_t)
+
+
+def test_a_run_longer_than_a_century_is_nan_not_an_error():
+    # one cell of a sweep (or of an optimize scan) whose run would take more than MAX_HOURS on 64 chips
+    ds = ss.simulate(**dict(RUN, n_params=[7e9, 7e15], n_tokens=2e11), intensity_series=square(),
+                     schedule="pause_resume", slack=1.0)
+    co2e = ds.co2e_t.values
+    assert np.isfinite(co2e[0]) and np.isnan(co2e[1])
+    assert np.isnan(ds.schedule_saving.values[1]) and np.isfinite(ds.schedule_saving.values[0])
+    with pytest.raises(ValueError, match="longer than a century"):
+        ss.simulate(**dict(RUN, n_params=7e15), intensity_series=square())

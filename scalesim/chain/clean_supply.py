@@ -149,9 +149,9 @@ def hourly_outputs(ctx, out, n_chips):
     of ``supply_profile`` over the run's wall-clock window; each step's load is the run's energy
     spread evenly over the steps it runs (:func:`scalesim.models.clean_supply.hourly_matching`).
     """
-    from scalesim.chain.scheduled import _series
+    from scalesim.chain.scheduled import _series, schedulable_job_hours
 
-    job = np.ceil(out["chip_hours"] / n_chips - 1e-9)
+    job = schedulable_job_hours(out["chip_hours"], n_chips)
     jobs = np.unique(job.values[np.isfinite(job.values)]).tolist()
     parts = [_per_unit_energy(ctx, s, jobs) for s in _series(ctx)]
     res = parts[0]

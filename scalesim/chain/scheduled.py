@@ -23,20 +23,36 @@ def scheduled_operational(ctx, f, out, n_chips):
     if n_chips is None:
         raise ValueError("intensity_series needs the run's wall time: give n_chips (or use the default utilisation, "
                          "which chooses a count)")
-    job = np.ceil(out["chip_hours"] / n_chips - 1e-9)
+    job = schedulable_job_hours(out["chip_hours"], n_chips)
     res = _scheduled(ctx, job)
     emb = out["chip_hours"] * f["embodied_t_per_chip_hour"]
     idle_fraction = steps.idle_power_w(ctx) / f["chip_power_w"]
-    cost = schedule_net_co2e_t(job_energy_kwh=out["energy_kwh"], job_hours=job, run_hours=res["run_hours"],
-                               wall_clock_hours=res["wall_clock_hours"], run_gco2e_per_kwh=res["run_gco2e_per_kwh"],
+    ok = job.notnull()  # cells longer than a century are NaN (schedulable_job_hours): masked, not computed
+    hours = {k: v.where(ok, 1.0) for k, v in (("job_hours", job), ("run_hours", res["run_hours"]),
+                                              ("wall_clock_hours", res["wall_clock_hours"]))}
+    cost = schedule_net_co2e_t(job_energy_kwh=out["energy_kwh"].where(ok, 0.0), **hours,
+                               run_gco2e_per_kwh=res["run_gco2e_per_kwh"],
                                paused_gco2e_per_kwh=res["paused_gco2e_per_kwh"],
                                immediate_gco2e_per_kwh=res["immediate_gco2e_per_kwh"],
-                               idle_power_fraction=idle_fraction, embodied_co2e_t=emb)
+                               idle_power_fraction=idle_fraction, embodied_co2e_t=emb.where(ok, 0.0))
     out["wall_days"] = res["wall_clock_hours"] / H_PER_DAY
-    out["_embodied_scale"] = xr.where(emb > 0, cost.embodied_co2e_t / xr.where(emb > 0, emb, 1.0), 1.0)
-    out["schedule_saving"] = cost.net_saving
+    out["_embodied_scale"] = xr.where(emb > 0, cost.embodied_co2e_t / xr.where(emb > 0, emb, 1.0), 1.0).where(ok)
+    out["schedule_saving"] = cost.net_saving.where(ok)
     ctx.models["grid_gco2e_per_kwh"] = f"hourly series, schedule {ctx.inputs.get('schedule') or 'immediate'!r}"
-    return res["run_gco2e_per_kwh"], cost.operational_co2e_t + cost.idle_co2e_t
+    return res["run_gco2e_per_kwh"], (cost.operational_co2e_t + cost.idle_co2e_t).where(ok)
+
+
+def schedulable_job_hours(chip_hours, n_chips):
+    """Whole hours of the run on ``n_chips``, NaN where it would exceed a century of hourly steps.
+
+    :func:`scalesim.schedule` refuses longer jobs (``MAX_HOURS``); a sweep or an optimize scan may
+    contain such cells (a 10^15-parameter model on 64 chips), and they cannot be scheduled on an
+    hourly series, so they come out NaN (never a number) instead of failing the whole call.
+    """
+    from scalesim.solve.scheduling import MAX_HOURS
+
+    job = np.ceil(chip_hours / n_chips - 1e-9)
+    return job.where(job <= MAX_HOURS)
 
 
 def _scheduled(ctx, job):
@@ -46,7 +62,8 @@ def _scheduled(ctx, job):
     x = ctx.inputs
     jobs = np.unique(job.values[np.isfinite(job.values)]).tolist()
     if not jobs:
-        raise ValueError("intensity_series: no finite run time to schedule")
+        raise ValueError("intensity_series: no run time to schedule (every run is non-finite or longer than a century "
+                         "on the given chips)")
     slack = float(x.get("slack") or 0.0)
     kw = dict(job_hours=jobs, window_hours=[float(np.floor(j * (1.0 + slack) + 1e-9)) for j in jobs],
               strategy=x.get("schedule") or "immediate", start=x.get("start"))

@@ -77,6 +77,33 @@ def _golden_section_reusing(f, lo, hi, *, n_iter):
     return np.exp(0.5 * (left + right))
 
 
+def _bracket_by_scan(f, lo, hi, k):
+    """The cell around the best of ``k`` log-spaced evaluations of ``f`` on [lo, hi] (elementwise on DataArrays).
+
+    The emission objective is not unimodal in N: the structural utilisation switches parallel
+    plans and integer architectures, so it is a sawtooth of a few per cent (a 4.1B-parameter model
+    on 1024 H100 costs 1.5 % less than a 4.2B one). A scan finds the tooth, the golden section
+    then its lowest point; k evaluations are one vectorised call on a ``_scan`` dimension.
+    """
+    u = xr.DataArray(np.linspace(0.0, 1.0, k), dims="_scan")
+    x = np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u)
+    v = f(x)
+    i = xr.where(np.isfinite(v), v, np.inf).argmin("_scan")
+    return x.isel(_scan=np.maximum(i - 1, 0)), x.isel(_scan=np.minimum(i + 1, k - 1))
+
+
+def _best_side(f, x, lo, hi, rel=1e-7):
+    """The better of x and x (1 -+ rel) inside [lo, hi]: the sawtooth's lowest point is the edge of a
+    jump, which the golden section's final bracket straddles, so its midpoint may sit on the high side."""
+    c = np.minimum(np.maximum(x * np.exp(xr.DataArray([-rel, 0.0, rel], dims="_side")), lo), hi)
+    v = f(c)
+    return c.isel(_side=xr.where(np.isfinite(v), v, np.inf).argmin("_side"))
+
+
+#: Evaluations of the coarse and the fine scan before the golden section of :meth:`Goal._target`.
+SCAN_POINTS = (64, 32)
+
+
 def _unchecked_loss(lw, unique_tokens):
     """loss(N, D) of law ``lw`` on numpy arrays without the per-call input checks of :func:`scalesim.laws.loss`.
 
@@ -332,9 +359,13 @@ class Goal:
         hi = xr.where(hi > lo, hi, lo * (1 + 1e-9))  # n_min beyond n_params_bounds: searched, then reported infeasible
         at_risk = self.risk.reduce if self.risk is not None else (lambda x: x)  # noqa: E731
         objective = lambda n: at_risk(cost.spend(self.objective, cost.evaluate(n, np.minimum(self.tokens(n), 1e30))))  # noqa: E731
+        for k in SCAN_POINTS:  # find the tooth of the sawtooth first (see _bracket_by_scan)
+            lo, hi = _bracket_by_scan(objective, lo, hi, k)
         if self.d_of_n is None:  # iso-loss D by bisection: each evaluation costs more, so evaluate once per step
-            return (n_opt := _golden_section_reusing(objective, lo, hi, n_iter=n_iter)), self.tokens(n_opt)
+            n_opt = _best_side(objective, _golden_section_reusing(objective, lo, hi, n_iter=n_iter), lo, hi)
+            return n_opt, self.tokens(n_opt)
         n_opt, _ = golden_section_minimize(objective, lo, hi, n_iter=n_iter, log_space=True)
+        n_opt = _best_side(objective, n_opt, lo, hi)
         return n_opt, self.tokens(n_opt)
 
     def _budget(self, cost, closed, n_iter):
