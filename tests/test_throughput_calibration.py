@@ -114,3 +114,34 @@ def test_recompute_column_is_read_as_score_py_reads_it(rows):
     assert np.all(forced["recompute"][rc == "full"] == 2.0)
     blank = (rc == "") & np.array([not r["flop_convention"].startswith("Narayanan") for r in sub])
     assert blank.any() and np.all(np.isnan(forced["recompute"][blank]))
+
+
+def test_gemm_curve_is_fitted_on_measured_h100_gemms_not_on_the_benchmarks():
+    fit = ct.fit_gemm_curve()
+    # OpenXLA's sm_90 table, 81 shapes with m, n, k >= 1024: a ~6 us fixed cost per GEMM kernel, little tile loss,
+    # and large GEMMs at the maximum achievable matmul that Bekman's independent table gives (794.5 TFLOP/s)
+    assert fit["gemm_latency_s"] == pytest.approx(6.08e-6, rel=0.01)
+    assert fit["gemm_half_dim"] == pytest.approx(27.4, rel=0.01)
+    assert fit["fraction_of_mamf"] == pytest.approx(1.04, abs=0.01)
+    assert fit["rms_log_error"] < 0.04
+    for k in ("gemm_half_dim", "gemm_latency_s"):  # the start of every fit and the shipped set carry it, rounded
+        assert ct.PRIOR_START[k] == pytest.approx(fit[k], rel=0.005)
+        assert par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS][k] == ct.PRIOR_START[k]
+        assert k not in ct.FIT_KEYS
+
+
+def test_step_model_gemm_reproduces_the_measured_h100_table():
+    from scalesim import catalog
+
+    fit = ct.fit_gemm_curve()
+    rows = catalog.read_table("gemm_h100_xla.csv")
+    b, m, n, k, tf = (np.array([float(r[c]) for r in rows]) for c in ("batch", "m", "n", "k", "bf16_tflop_per_s"))
+    peak = catalog.get_hardware("H100").peak_flop_per_s("bf16")
+    eff = fit["fraction_of_mamf"] * catalog.get_hardware("H100").matmul_fraction
+    t, _ = par._gemm_time(b * m, k, n, peak, 3.35e12, 2.0, eff, fit["gemm_half_dim"], fit["gemm_latency_s"])
+    measured = 2 * b * m * n * k / (tf * 1e12)
+    # batched shapes as one (b m) x k x n GEMM, as the step model writes a micro-batch's tokens
+    assert np.median(np.abs(t / measured - 1)) < 0.06
+    without = par._gemm_time(b * m, k, n, peak, 3.35e12, 2.0, eff, fit["gemm_half_dim"])[0]
+    small = (b * m * n * k) <= 2 * 1024 ** 3
+    assert np.all(without[small] < 0.8 * measured[small])  # no latency: 1024-wide GEMMs come out far too fast

@@ -69,10 +69,10 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: empirical distribution at plotting positions k/(n+1) (Hyndman & Fan 1996 definition 6; clamped to
 #: the pool's extremes; one shared uniform per sample, common random numbers). ``ratio_p10``/
 #: ``ratio_p90``: that draw's 10th/90th percentiles, the ``defaults='high'``/``'low'`` corners.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.660247, "ratio_p10": 0.640962, "ratio_p90": 1.426554, "n_runs": 17,
-                        "draw_ratios": (0.634526, 0.642571, 0.712249, 0.769462, 0.826679, 0.849646, 0.874124,
-                                        0.954995, 1.0, 1.009687, 1.036165, 1.11432, 1.115851, 1.158609,
-                                        1.197082, 1.332696, 1.801988),
+MFU_MODEL_STRUCTURAL = {"goodput": 0.643351, "ratio_p10": 0.650722, "ratio_p90": 1.43443, "n_runs": 17,
+                        "draw_ratios": (0.636333, 0.65432, 0.713631, 0.785278, 0.787414, 0.848715, 0.850649,
+                                        0.962868, 1.0, 1.012556, 1.023713, 1.115583, 1.11625, 1.159163,
+                                        1.162997, 1.339008, 1.816118),
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

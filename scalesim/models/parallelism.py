@@ -54,7 +54,10 @@ __all__ = [
 #: all-gather/reduce-scatter bus bandwidth reaches on 8-GPU NVLink nodes: a modelling assumption);
 #: ``tp_comm_overlap``: fraction of the sequence-parallel TP collectives hidden behind the layer's
 #: GEMMs (Megatron-Core / Transformer Engine userbuffer overlap) [1];
-#: ``low_precision_gemm_efficiency``: 8/4-bit GEMM efficiency relative to 16-bit [1] (1 = same).
+#: ``low_precision_gemm_efficiency``: 8/4-bit GEMM efficiency relative to 16-bit [1] (1 = same);
+#: ``gemm_latency_s``: fixed time of one GEMM kernel (launch, prologue, tail wave) [s].
+#: From ``scalesim2026e`` ``gemm_half_dim`` and ``gemm_latency_s`` are not fitted on the benchmarks but
+#: on measured H100 GEMMs (OpenXLA's matmul table, :func:`scalesim.calibration.fit_gemm_curve`).
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
         matmul_ceiling=False,
@@ -95,11 +98,20 @@ THROUGHPUT_PARAMETERS = {
                "chips where none): gemm_efficiency is now a fraction of that ceiling, not of the datasheet peak "
                "(README 'How additions were chosen')",
     ),
+    "scalesim2026e": dict(
+        gemm_efficiency=1.036, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3036,
+        elementwise_bytes_per_h=579.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
+        tp_comm_overlap=0.7567, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
+        source="scalesim2026d's model with the GEMM curve taken from measured H100 GEMMs instead of fitted on "
+               "the benchmarks: gemm_half_dim and gemm_latency_s from calibration.fit_gemm_curve on "
+               "data/gemm_h100_xla.csv (OpenXLA's sm_90 matmul table); the other five keys fitted as before "
+               "(fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
+    ),
 }
-DEFAULT_PARAMETERS = "scalesim2026d"
+DEFAULT_PARAMETERS = "scalesim2026e"
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
 #: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
-NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0)
+NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0)
 
 #: Reason codes of an infeasible plan (index = code).
 REASONS = (
@@ -163,12 +175,12 @@ def _tile(x, half):
     return x / (x + half)
 
 
-def _gemm_time(m, k, n, peak, bw, elem_bytes, eff, half):
-    """Forward time of an (m x k) @ (k x n) GEMM: roofline of tile-efficient compute and HBM."""
+def _gemm_time(m, k, n, peak, bw, elem_bytes, eff, half, latency=0.0):
+    """Forward time of an (m x k) @ (k x n) GEMM: roofline of tile-efficient compute and HBM, plus a fixed latency."""
     flop = 2.0 * m * k * n
     t_c = flop / (eff * peak * _tile(m, half) * _tile(k, half) * _tile(n, half))
     t_m = elem_bytes * (m * k + k * n + m * n) / bw
-    return np.maximum(t_c, t_m), t_c >= t_m
+    return np.maximum(t_c, t_m) + latency, t_c >= t_m
 
 
 def _parameters(parameters):
@@ -249,10 +261,12 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     Per micro-batch of T = b s / cp tokens and per layer, the forward GEMMs are QKV
     (T x h x (h + 2 kv h/a)/t), output (T x h/t x h) and the MLP's two halves (T x h x W/t,
     T x W/t x h, W = P_mlp / 2h). Each runs in max(2mkn / (eta peak g(m) g(k) g(n)), bytes / BW)
+    plus ``gemm_latency_s`` (one per GEMM kernel; an MoE's local experts are one grouped GEMM),
     with g(x) = x / (x + x0), eta = ``gemm_efficiency`` x ``matmul_fraction`` (the measured
     achievable share of the chip's peak, the same for 8/4-bit operands of the dtype's own peak)
-    scaled by ``low_precision_gemm_efficiency`` for 8/4-bit operands; backward costs twice the forward, full recomputation once more. Causal attention
-    costs 6 (T s h / t) FLOP at ``attention_efficiency`` x ``matmul_fraction`` x the 16-bit peak; element-wise work moves
+    scaled by ``low_precision_gemm_efficiency`` for 8/4-bit operands; backward costs twice the
+    forward, full recomputation once more. Causal attention costs 6 (T s h / t) FLOP at
+    ``attention_efficiency`` x ``matmul_fraction`` x the 16-bit peak; element-wise work moves
     ``elementwise_bytes_per_h`` h T / t bytes of HBM. Sequence-parallel TP moves
     8 (t-1)/t T h 2 bytes per layer (4 all-gathers and 4 reduce-scatters; Korthikanti Sec. 4.2.2),
     of which the fraction ``tp_comm_overlap`` hides behind the layer's GEMMs (Megatron-Core /
@@ -355,7 +369,8 @@ def _layer_times(j, p_):
     """Per-layer, per-micro-batch times on one chip [s]: compute, memory-bound, recompute, exposed comm."""
     eff = p_["gemm_efficiency"] * j.mf * np.where(j.eb < 2.0, p_["low_precision_gemm_efficiency"], 1.0)
     half, t, h, T, k, e, moe = p_["gemm_half_dim"], j.t, j.h, j.T, j.k, j.e, j.moe
-    gemm = lambda m_, k_, n_: _gemm_time(m_, k_, n_, j.peak, j.bw_hbm, j.eb, eff, half)  # noqa: E731
+    lat = p_["gemm_latency_s"]
+    gemm = lambda m_, k_, n_: _gemm_time(m_, k_, n_, j.peak, j.bw_hbm, j.eb, eff, half, lat)  # noqa: E731
     t_qkv, c_qkv = gemm(T, h, (h + 2.0 * j.kv * j.dh) / t)
     t_o, c_o = gemm(T, h / t, h)
     width = j.Pm / (2.0 * h * np.where(moe, k, 1.0)) / np.where(moe, j.etp, t)  # one expert's half-width per rank
@@ -365,7 +380,9 @@ def _layer_times(j, p_):
     t_dn, c_dn = gemm(m_mlp, width, h)
     # every local expert runs its GEMM even with few tokens: weight traffic of E/ep experts
     fwd_gemm = t_qkv + t_o + n_gemm * (t_up + t_dn)
-    fwd_gemm_compute = t_qkv * c_qkv + t_o * c_o + n_gemm * (t_up * c_up + t_dn * c_dn)
+    fwd_gemm = fwd_gemm - (n_gemm - 1.0) * 2.0 * lat  # the local experts are one grouped GEMM: one latency each
+    fwd_gemm_compute = ((t_qkv - lat) * c_qkv + (t_o - lat) * c_o
+                        + n_gemm * ((t_up - lat) * c_up + (t_dn - lat) * c_dn))
     t_attn_fwd = 2.0 * T * j.s * h / t / (p_["attention_efficiency"] * j.mf * j.peak16)
     # element-wise work moves HBM traffic in proportion to the layer's activations (Korthikanti
     # Eq. 1 bytes; an MoE's MLP part scales with top_k); 8/4-bit GEMMs add the casts of their
@@ -402,7 +419,7 @@ def _layer_times(j, p_):
 def _microbatch_time(j, lay, p_):
     """Time of one micro-batch on one stage (layers, output layer, pipeline sends) and the bubble [s]."""
     logits_fwd, _ = _gemm_time(j.T, j.h, j.V / j.t, j.peak16, j.bw_hbm, BYTES_16BIT,
-                               p_["gemm_efficiency"] * j.mf, p_["gemm_half_dim"])
+                               p_["gemm_efficiency"] * j.mf, p_["gemm_half_dim"], p_["gemm_latency_s"])
     t_logits = 3.0 * logits_fwd
     bw_pp = np.where(j.n <= j.up_n, j.bw_up, j.bw_out)
     t_p2p = np.where(j.p > 1, 2.0 * j.v * j.T * j.h / j.t * BYTES_16BIT / bw_pp, 0.0)
