@@ -101,7 +101,7 @@ def _best_side(f, x, lo, hi, rel=1e-7):
 
 
 #: Evaluations of the coarse and the fine scan before the golden section of :meth:`Goal._target`.
-SCAN_POINTS = (64, 32)
+SCAN_POINTS = (32, 24)
 
 
 def _unchecked_loss(lw, unique_tokens):
