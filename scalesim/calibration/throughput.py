@@ -128,7 +128,7 @@ def fit_gemm_curve(rows=None):
     flop = 2.0 * b * m * n * k
     t = flop / (tf * FLOP_PER_TFLOP)
     F = catalog.get_hardware("H100").mamf_bf16_tflop_per_s * FLOP_PER_TFLOP
-    g = lambda v, x0: v / (v + x0)  # noqa: E731
+    g = par._tile  # the step model's own tile efficiency
 
     def resid(x):
         e, tau, x0 = np.exp(x)
