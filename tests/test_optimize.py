@@ -199,15 +199,21 @@ def test_roofline_serving_uses_the_training_settings():
     assert float(big.inference_energy_kwh) < float(base.inference_energy_kwh) < float(small.inference_energy_kwh)
 
 
-def test_roofline_serving_optimum_matches_brute_force_with_the_same_model():
+@pytest.mark.parametrize("kw", [
+    dict(target_loss=2.1, hardware="H100-SXM5-80GB", region="FR", n_chips=1024, inference_tokens=1e13),
+    # README "Compression levers" direct row: the optimum sits in a 5-10 % wide tooth of the sawtooth just above the
+    # smallest N that reaches the loss; a 24-point fine scan (3.9 % steps) settled in the neighbouring tooth, 1.5 % higher
+    dict(target_loss=2.2, hardware="H100-SXM5-80GB", grid_gco2e_per_kwh=400.0, n_chips=1024, inference_tokens=1e14),
+])
+def test_roofline_serving_optimum_matches_brute_force_with_the_same_model(kw):
     from scalesim.solve.optimization import Goal, LifetimeCost
 
-    kw = dict(target_loss=2.1, hardware="H100-SXM5-80GB", region="FR", n_chips=1024, inference_tokens=1e13)
     r = ss.optimize(**kw)
     given = dict(law="besiroglu2024", objective="co2e_t", method="auto", n_params_bounds=None, n_tokens_bounds=None,
                  unique_tokens=None, carbon_budget_t=None, flop_budget=None, max_wall_days=None, max_n_chips=None,
                  inference_hardware=None, inference_region=None, inference_grid_gco2e_per_kwh=None, inference_mfu=None,
-                 inference_batch_size=None, **kw)
+                 inference_batch_size=None, region=None, grid_gco2e_per_kwh=None)
+    given.update(kw)
     goal, cost = Goal.from_inputs(given), LifetimeCost(given)
     n = xr.DataArray(np.geomspace(float(r.n_params) / 3, float(r.n_params) * 3, 801), dims="cand")
     grid = cost.spend("co2e_t", cost.evaluate(n, np.minimum(goal.tokens(n), 1e30)))
