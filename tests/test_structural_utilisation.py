@@ -42,7 +42,14 @@ def test_newer_chips_need_fewer_chip_hours_and_less_energy():
 def test_utilisation_depends_on_model_size_and_cluster():
     r = ss.simulate(n_params=[1e9, 70e9], n_tokens=1e12, hardware="H100", n_chips=[64, 8192], region="FR", mfu="structural")
     m = r.mfu
-    assert float(m.sel(n_params=1e9, n_chips=8192)) < float(m.sel(n_params=1e9, n_chips=64))  # strong scaling
+    # simulate's default batch grows with the cluster (at least one sequence per chip: weak scaling), so a
+    # 1B model keeps one full sequence per chip on 8192 chips and its MFU need not fall (strong scaling at a
+    # fixed batch is tests/test_throughput.py::test_strong_scaling_mfu_does_not_rise); what must hold is that
+    # a 70B model loses efficiency on 8192 chips (pipeline bubbles, exposed communication) and that a 1B model
+    # uses any cluster less efficiently than a 70B one (small GEMMs, element-wise work)
+    assert float(m.sel(n_params=70e9, n_chips=8192)) < 0.95 * float(m.sel(n_params=70e9, n_chips=64))
+    for n in (64, 8192):
+        assert float(m.sel(n_params=1e9, n_chips=n)) < 0.85 * float(m.sel(n_params=70e9, n_chips=n))
     assert m.dims == ("n_params", "n_chips")
 
 

@@ -61,13 +61,15 @@ def hardware_arrays(hardware, dtype):
         ``peak_flop_per_s`` (NaN where the dtype has no peak), ``peak_16bit_flop_per_s``,
         ``elem_bytes``, ``hbm_bw_bytes_per_s``, ``memory_bytes``, ``scale_up_domain``,
         ``scale_up_bw_bytes_per_s``, ``scale_out_bw_bytes_per_s``, and ``matmul_fraction``
-        (:attr:`scalesim.catalog.Hardware.matmul_fraction`).
+        (:attr:`scalesim.catalog.Hardware.matmul_fraction`), and ``wgrad_low_precision``
+        (:data:`scalesim.models.parallelism.WGRAD_LOW_PRECISION`).
     """
     hardware = np.asarray(hardware, dtype=object)
     dtype = np.broadcast_to(np.asarray(dtype, dtype=object), hardware.shape)
     out = {k: np.full(hardware.shape, np.nan) for k in (
         "peak_flop_per_s", "peak_16bit_flop_per_s", "elem_bytes", "hbm_bw_bytes_per_s", "memory_bytes",
-        "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction")}
+        "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction",
+        "wgrad_low_precision")}
     pairs = {}
     for idx, (h, d) in enumerate(zip(hardware.ravel(), dtype.ravel())):  # distinct ids only, not elements
         pairs.setdefault((h, d), []).append(idx)
@@ -86,7 +88,8 @@ def hardware_arrays(hardware, dtype):
                     memory_bytes=rec.memory_gb * BYTES_PER_GB, scale_up_domain=rec.scale_up_domain or 1.0,
                     scale_up_bw_bytes_per_s=(rec.scale_up_bw_gb_per_s or np.nan) * BYTES_PER_GB,
                     scale_out_bw_bytes_per_s=(rec.scale_out_bw_gb_per_s or np.nan) * BYTES_PER_GB,
-                    matmul_fraction=rec.matmul_fraction)
+                    matmul_fraction=rec.matmul_fraction,
+                    wgrad_low_precision=par.WGRAD_LOW_PRECISION.get(d, 1.0))
         for k, v in vals.items():
             out[k].ravel()[idx] = v
     return out
@@ -138,7 +141,10 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
     global_batch_tokens : array_like, optional
         Tokens per step [token]; default GPT-3's batch-size table (recorded in attrs).
     dtype : str or array_like of str, optional
-        GEMM dtype: 'bf16' (default), 'fp16', 'fp8', 'int8', 'nvfp4', 'mxfp4'.
+        GEMM dtype: 'bf16' (default), 'fp16', 'fp8', 'int8', 'nvfp4', 'mxfp4'. Each is its training
+        recipe (:data:`scalesim.models.parallelism.WGRAD_LOW_PRECISION`): 'int8' is AQT as MaxText
+        runs it (weight gradient in bf16), the 8/4-bit float formats Transformer Engine's (all three
+        GEMMs quantised, the quantised inputs saved for the backward).
     tp, pp, vp, cp, ep, dp, micro_batch : array_like, optional
         Plan entries to force [1]; the others are searched.
     fsdp : bool, optional

@@ -69,10 +69,10 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: empirical distribution at plotting positions k/(n+1) (Hyndman & Fan 1996 definition 6; clamped to
 #: the pool's extremes; one shared uniform per sample, common random numbers). ``ratio_p10``/
 #: ``ratio_p90``: that draw's 10th/90th percentiles, the ``defaults='high'``/``'low'`` corners.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.643351, "ratio_p10": 0.650722, "ratio_p90": 1.43443, "n_runs": 17,
-                        "draw_ratios": (0.636333, 0.65432, 0.713631, 0.785278, 0.787414, 0.848715, 0.850649,
-                                        0.962868, 1.0, 1.012556, 1.023713, 1.115583, 1.11625, 1.159163,
-                                        1.162997, 1.339008, 1.816118),
+MFU_MODEL_STRUCTURAL = {"goodput": 0.670362, "ratio_p10": 0.632784, "ratio_p90": 1.398441, "n_runs": 17,
+                        "draw_ratios": (0.62843, 0.633873, 0.709819, 0.790861, 0.825608, 0.83968, 0.946572,
+                                        0.956522, 1.0, 1.005125, 1.065906, 1.101374, 1.113118, 1.11612,
+                                        1.158243, 1.309004, 1.756187),
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

@@ -55,19 +55,22 @@ __all__ = [
 #: ``tp_comm_overlap``: fraction of the sequence-parallel TP collectives hidden behind the layer's
 #: GEMMs (Megatron-Core / Transformer Engine userbuffer overlap) [1];
 #: ``low_precision_gemm_efficiency``: 8/4-bit GEMM efficiency relative to 16-bit [1] (1 = same);
-#: ``gemm_latency_s``: fixed time of one GEMM kernel (launch, prologue, tail wave) [s].
+#: ``gemm_latency_s``: fixed time of one GEMM kernel (launch, prologue, tail wave) [s];
+#: ``dtype_recipes`` (a model switch, not fitted; from ``scalesim2026f``): each dtype's training recipe,
+#: the weight-gradient GEMM's precision (:data:`WGRAD_LOW_PRECISION`) and the quantised GEMM inputs
+#: kept for the backward, and the logits on the last pipeline stage.
 #: From ``scalesim2026e`` ``gemm_half_dim`` and ``gemm_latency_s`` are not fitted on the benchmarks but
 #: on measured H100 GEMMs (OpenXLA's matmul table, :func:`scalesim.calibration.fit_gemm_curve`).
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
-        matmul_ceiling=False,
+        matmul_ceiling=False, dtype_recipes=False,
         gemm_efficiency=0.9397, gemm_half_dim=136.3, attention_efficiency=0.2698,
         elementwise_bytes_per_h=578.9, scale_up_efficiency=0.6187, scale_out_efficiency=1.0,
         source="superseded: fit of the first model (TP communication fully exposed, experts never folded "
                "over TP, every expert all-to-all at one link's bandwidth), started from its own optimum",
     ),
     "scalesim2026b": dict(
-        matmul_ceiling=False,
+        matmul_ceiling=False, dtype_recipes=False,
         gemm_efficiency=0.8784, gemm_half_dim=169.6, attention_efficiency=0.2711,
         elementwise_bytes_per_h=517.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.678, low_precision_gemm_efficiency=1.0,
@@ -78,7 +81,7 @@ THROUGHPUT_PARAMETERS = {
                "(fitting it worsened leave-one-source-out errors)",
     ),
     "scalesim2026c": dict(
-        matmul_ceiling=False,
+        matmul_ceiling=False, dtype_recipes=False,
         gemm_efficiency=0.8756, gemm_half_dim=130.7, attention_efficiency=0.2707,
         elementwise_bytes_per_h=557.8, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.7123, low_precision_gemm_efficiency=1.0,
@@ -91,7 +94,7 @@ THROUGHPUT_PARAMETERS = {
     "scalesim2026d": dict(
         gemm_efficiency=1.075, gemm_half_dim=180.7, attention_efficiency=0.3064,
         elementwise_bytes_per_h=540.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
-        tp_comm_overlap=0.7687, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
+        tp_comm_overlap=0.7687, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=False,
         source="the scalesim2026c fit (same keys, from PRIOR_START, gemm_efficiency's first guess 1 and bound "
                "1.3) with every tensor-core rate capped by the chip's measured maximum achievable matmul "
                "(accelerators.csv mamf_bf16_tflop_per_s, Bekman's mamf-finder table; median of the measured "
@@ -101,14 +104,24 @@ THROUGHPUT_PARAMETERS = {
     "scalesim2026e": dict(
         gemm_efficiency=1.036, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3036,
         elementwise_bytes_per_h=579.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
-        tp_comm_overlap=0.7567, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
+        tp_comm_overlap=0.7567, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=False,
         source="scalesim2026d's model with the GEMM curve taken from measured H100 GEMMs instead of fitted on "
                "the benchmarks: gemm_half_dim and gemm_latency_s from calibration.fit_gemm_curve on "
                "data/gemm_h100_xla.csv (OpenXLA's sm_90 matmul table); the other five keys fitted as before "
                "(fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
     ),
+    "scalesim2026f": dict(
+        gemm_efficiency=1.041, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3003,
+        elementwise_bytes_per_h=580.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
+        tp_comm_overlap=0.4076, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=True,
+        source="scalesim2026e's model with each dtype's training recipe (dtype_recipes): AQT int8 keeps the "
+               "weight-gradient GEMM in bf16 (WGRAD_LOW_PRECISION), an 8/4-bit GEMM whose weight gradient is "
+               "low precision saves its quantised input for the backward (Transformer Engine), and the "
+               "logits count on the last pipeline stage, not on top of the first stage's activations; the "
+               "five keys refitted (fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
+    ),
 }
-DEFAULT_PARAMETERS = "scalesim2026e"
+DEFAULT_PARAMETERS = "scalesim2026f"
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
 #: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
 NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0)
@@ -189,6 +202,7 @@ def _parameters(parameters):
     for k, v in NEUTRAL_PARAMETERS.items():
         p_.setdefault(k, v)
     p_.setdefault("matmul_ceiling", True)  # the sets before scalesim2026d say False
+    p_.setdefault("dtype_recipes", True)  # the sets before scalesim2026f say False
     return p_
 
 
@@ -197,7 +211,7 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
                        peak_flop_per_s, peak_16bit_flop_per_s, elem_bytes, hbm_bw_bytes_per_s, memory_bytes,
                        scale_up_domain, scale_up_bw_bytes_per_s, scale_out_bw_bytes_per_s,
                        tp, pp, vp, cp, ep, micro_batch, zero, recompute, dp=None, parameters=None,
-                       matmul_fraction=1.0):
+                       matmul_fraction=1.0, wgrad_low_precision=1.0):
     """Step time, memory and time shares of one training step for one parallel plan.
 
     Parameters
@@ -246,6 +260,9 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
         (:attr:`scalesim.catalog.Hardware.matmul_fraction`) [1]: the ceiling of every tensor-core
         rate (GEMMs, attention, output layer), which the efficiencies scale. Default 1 (the
         datasheet peak); ignored by parameter sets with ``matmul_ceiling=False``.
+    wgrad_low_precision : array_like, optional
+        1 where the weight-gradient GEMM runs in the training dtype, 0 where it stays 16-bit
+        (:data:`WGRAD_LOW_PRECISION`) [1]. Default 1.
 
     Returns
     -------
@@ -323,9 +340,12 @@ def _job(a):
         gbt=f(a["global_batch_tokens"]), bw_hbm=f(a["hbm_bw_bytes_per_s"]), up_n=f(a["scale_up_domain"]),
         bw_up_raw=f(a["scale_up_bw_bytes_per_s"]), bw_out_raw=f(a["scale_out_bw_bytes_per_s"]),
         peak=f(a["peak_flop_per_s"]), peak16=f(a["peak_16bit_flop_per_s"]), eb=f(a["elem_bytes"]),
-        memory_bytes=f(a["memory_bytes"]))
+        memory_bytes=f(a["memory_bytes"]), wlp=f(a["wgrad_low_precision"]))
     p_ = a["p_"]
     j.mf = f(a["matmul_fraction"]) if p_["matmul_ceiling"] else np.ones(1)
+    j.recipes = bool(p_["dtype_recipes"])  # the sets before scalesim2026f: every GEMM in the dtype, logits on stage 1
+    if not j.recipes:
+        j.wlp = np.ones(1)
     j.bw_up = j.bw_up_raw * p_["scale_up_efficiency"]
     j.bw_out = j.bw_out_raw * p_["scale_out_efficiency"]
     j.d = j.n / (j.t * j.p * j.c)
@@ -365,12 +385,11 @@ def _feasibility(j, dp):
     return reason
 
 
-def _layer_times(j, p_):
-    """Per-layer, per-micro-batch times on one chip [s]: compute, memory-bound, recompute, exposed comm."""
-    eff = p_["gemm_efficiency"] * j.mf * np.where(j.eb < 2.0, p_["low_precision_gemm_efficiency"], 1.0)
+def _forward_gemms(j, p_, peak, elem_bytes, eff):
+    """Forward GEMM time of one layer and micro-batch at one operand precision, and its compute-bound part [s]."""
     half, t, h, T, k, e, moe = p_["gemm_half_dim"], j.t, j.h, j.T, j.k, j.e, j.moe
     lat = p_["gemm_latency_s"]
-    gemm = lambda m_, k_, n_: _gemm_time(m_, k_, n_, j.peak, j.bw_hbm, j.eb, eff, half, lat)  # noqa: E731
+    gemm = lambda m_, k_, n_: _gemm_time(m_, k_, n_, peak, j.bw_hbm, elem_bytes, eff, half, lat)  # noqa: E731
     t_qkv, c_qkv = gemm(T, h, (h + 2.0 * j.kv * j.dh) / t)
     t_o, c_o = gemm(T, h / t, h)
     width = j.Pm / (2.0 * h * np.where(moe, k, 1.0)) / np.where(moe, j.etp, t)  # one expert's half-width per rank
@@ -379,10 +398,27 @@ def _layer_times(j, p_):
     t_up, c_up = gemm(m_mlp, h, width)
     t_dn, c_dn = gemm(m_mlp, width, h)
     # every local expert runs its GEMM even with few tokens: weight traffic of E/ep experts
-    fwd_gemm = t_qkv + t_o + n_gemm * (t_up + t_dn)
-    fwd_gemm = fwd_gemm - (n_gemm - 1.0) * 2.0 * lat  # the local experts are one grouped GEMM: one latency each
-    fwd_gemm_compute = ((t_qkv - lat) * c_qkv + (t_o - lat) * c_o
-                        + n_gemm * ((t_up - lat) * c_up + (t_dn - lat) * c_dn))
+    fwd = t_qkv + t_o + n_gemm * (t_up + t_dn)
+    fwd = fwd - (n_gemm - 1.0) * 2.0 * lat  # the local experts are one grouped GEMM: one latency each
+    fwd_compute = ((t_qkv - lat) * c_qkv + (t_o - lat) * c_o + n_gemm * ((t_up - lat) * c_up + (t_dn - lat) * c_dn))
+    return fwd, fwd_compute
+
+
+def _layer_times(j, p_):
+    """Per-layer, per-micro-batch times on one chip [s]: compute, memory-bound, recompute, exposed comm."""
+    t, h, T, k, e, moe = j.t, j.h, j.T, j.k, j.e, j.moe
+    eff16 = p_["gemm_efficiency"] * j.mf
+    eff = eff16 * np.where(j.eb < 2.0, p_["low_precision_gemm_efficiency"], 1.0)
+    fwd_gemm, fwd_gemm_compute = _forward_gemms(j, p_, j.peak, j.eb, eff)
+    # backward: the input-gradient GEMM in the training dtype, the weight-gradient GEMM in it too
+    # unless the dtype keeps it 16-bit (wgrad_low_precision = 0: MaxText's AQT int8)
+    w = j.wlp
+    if np.all(w == 1.0):
+        gemm_all, gemm_compute = 3.0 * fwd_gemm, 3.0 * fwd_gemm_compute
+    else:
+        fwd16, fwd16_compute = _forward_gemms(j, p_, j.peak16, BYTES_16BIT, eff16)
+        gemm_all = (2.0 + w) * fwd_gemm + (1.0 - w) * fwd16
+        gemm_compute = (2.0 + w) * fwd_gemm_compute + (1.0 - w) * fwd16_compute
     t_attn_fwd = 2.0 * T * j.s * h / t / (p_["attention_efficiency"] * j.mf * j.peak16)
     # element-wise work moves HBM traffic in proportion to the layer's activations (Korthikanti
     # Eq. 1 bytes; an MoE's MLP part scales with top_k); 8/4-bit GEMMs add the casts of their
@@ -391,7 +427,7 @@ def _layer_times(j, p_):
     act_bytes_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
                            + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
     gemm_inputs = T * (3.0 * h + j.Pm / (2.0 * h)) / t
-    cast_bytes = np.where(j.eb < 2.0, 3.0 * 3.0 * gemm_inputs, 0.0)
+    cast_bytes = np.where(j.eb < 2.0, 3.0 * (2.0 + w) * gemm_inputs, 0.0)
     t_elem = (p_["elementwise_bytes_per_h"] / (ACT_ATTENTION_BYTES_PER_H + ACT_MLP_BYTES_PER_H
                                                + 2.0 * ACT_MLP_BYTES_PER_WIDTH) * act_bytes_layer
               + cast_bytes) / j.bw_hbm
@@ -399,7 +435,7 @@ def _layer_times(j, p_):
     # TP: 8 collectives of (t-1)/t T h 2 bytes per layer (+4 when the forward is recomputed), a
     # fraction hidden behind the GEMMs of the layer
     t_tp = np.where(t > 1, np.where(full, 12.0, 8.0) * (t - 1) / t * T * h * BYTES_16BIT / j.bw_up, 0.0)
-    gemm_layer = np.where(full, 4.0, 3.0) * fwd_gemm
+    gemm_layer = gemm_all + np.where(full, fwd_gemm, 0.0)
     tp = t_tp - np.minimum(p_["tp_comm_overlap"] * t_tp, gemm_layer)
     # EP: dispatch + combine, forward and backward, of the chip's T/t tokens' k copies
     ep_local = np.clip(j.up_n / j.ep_stride, 1.0, e)
@@ -410,8 +446,8 @@ def _layer_times(j, p_):
     bw_cp = np.where(t * j.c <= j.up_n, j.bw_up, j.bw_out)
     t_cp = np.where(j.c > 1, 3.0 * (j.c - 1) * T * 2.0 * j.kv * j.dh / t * BYTES_16BIT / bw_cp, 0.0)
     return SimpleNamespace(
-        compute=3.0 * (fwd_gemm_compute + t_attn_fwd),
-        membound=3.0 * (fwd_gemm - fwd_gemm_compute) + t_elem,
+        compute=gemm_compute + 3.0 * t_attn_fwd,
+        membound=gemm_all - gemm_compute + t_elem,
         recompute=np.where(full, fwd_gemm + t_attn_fwd + t_elem / 3.0, 0.0),
         tp=tp, ep=ep, cp=np.maximum(0.0, t_cp - 3.0 * t_attn_fwd))
 
@@ -451,7 +487,7 @@ def _data_parallel_time(j, t_mb, p_):
 
 
 def _memory_per_chip(j, n_local):
-    """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the first stage [byte]."""
+    """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the fullest stage [byte]."""
     zero, d_dense, h, T, t, full = j.zero, j.d * j.c, j.h, j.T, j.t, j.full
     states = np.select([zero <= 0, zero == 1, zero == 2],
                        [BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER,
@@ -460,13 +496,24 @@ def _memory_per_chip(j, n_local):
                        (BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER) / d_dense)
     act_full_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
                           + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
+    # 8/4-bit GEMMs whose weight gradient is low precision too keep their quantised inputs for it
+    # (Transformer Engine saves the cast input, not the 16-bit one): the GEMM inputs' share of the
+    # activations shrinks to elem_bytes per element. AQT int8 computes dW in bf16 from 16-bit inputs.
+    gemm_inputs = T * (3.0 * h + j.Pm / (2.0 * h)) / t
+    if j.recipes:
+        act_full_layer = act_full_layer - j.wlp * np.maximum(BYTES_16BIT - j.eb, 0.0) * gemm_inputs
     act_layer = np.where(full, T * ACT_FULL_RECOMPUTE_BYTES_PER_H * h / t, act_full_layer)
     mb = np.ceil(j.m - 1e-9)
     in_flight = np.minimum(j.p, np.maximum(mb, 1.0)) * (1.0 + np.where(j.v > 1, (j.p - 1) / (j.p * j.v), 0.0))
-    act = np.ceil(j.L / j.p) * in_flight * act_layer
-    act = act + np.where(full, act_full_layer, 0.0)  # the layer being recomputed
-    logits_bytes = 4.0 * T * j.V / t
-    return states * n_local + act + logits_bytes
+    # the first stage holds the most micro-batches in flight, the last the logits (fp32): the peak
+    # is the larger of the two (one stage when pp = 1)
+    act_first = np.ceil(j.L / j.p) * in_flight * act_layer
+    logits = 4.0 * T * j.V / t
+    act_last = np.ceil(j.L / j.p) * np.where(j.p > 1, 1.0, in_flight) * act_layer + logits
+    if not j.recipes:
+        act_last = act_first + logits
+    act = np.maximum(act_first, act_last) + np.where(full, act_full_layer, 0.0)  # + the layer being recomputed
+    return states * n_local + act
 
 
 def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=False):
@@ -618,6 +665,7 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     N, Na, n, gbt = flat[:4]
     hw = dict(zip(_HW_KEYS, flat[4:]))
     hw["elem_bytes"] = np.full_like(N, ELEM_BYTES[dtype])
+    hw["wgrad_low_precision"] = np.full_like(N, WGRAD_LOW_PRECISION.get(dtype, 1.0))
     # evaluate each distinct (N, Na, gbt) architecture once
     cfg = derive_config(N, Na, seq_len=np.full_like(N, float(seq_len)), global_batch_tokens=gbt)
     cfg["n_chips"] = n
@@ -633,3 +681,10 @@ _HW_KEYS = ("peak_flop_per_s", "peak_16bit_flop_per_s", "hbm_bw_bytes_per_s", "m
 #: Bytes per GEMM operand element by training dtype.
 ELEM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "tf32": 4.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5,
               "nvfp4": 0.5, "mxfp4": 0.5}
+#: Whether a training dtype also runs the weight-gradient GEMM (dW = X^T dY) in low precision
+#: (1) or keeps it 16-bit (0); dtypes absent here run it in low precision. int8 training is
+#: Google's AQT as MaxText runs it (its MLPerf GPT-3 recipe, ``quantization: int8``):
+#: ``AQT_INT8_CONFIG = config_v3(fwd_bits=8, dlhs_bits=8, drhs_bits=None, ...)`` in
+#: MaxText ``layers/quantizations.py`` quantizes the forward and input-gradient GEMMs only.
+#: Transformer Engine's fp8 and nvfp4 recipes quantize all three GEMMs (fprop, dgrad, wgrad).
+WGRAD_LOW_PRECISION = {"int8": 0.0}

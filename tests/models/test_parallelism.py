@@ -176,3 +176,48 @@ def test_a_chip_with_a_low_measured_ceiling_is_slower_than_its_datasheet_says():
     flops = {h: mfu[h] * hardware_arrays(np.array([h]), np.array(["bf16"]))["peak_flop_per_s"][0] for h in mfu}
     assert flops["MI300X"] < flops["H100"]
     assert mfu["MI300X"] < 0.75 * mfu["H100"]
+
+
+def test_aqt_int8_keeps_the_weight_gradient_in_bf16():
+    # MaxText's AQT_INT8_CONFIG: forward and input-gradient GEMMs in int8, weight gradient (drhs) in bf16
+    assert _hw("TPUv5p", "int8")["wgrad_low_precision"][0] == 0.0
+    assert _hw("H100", "fp8")["wgrad_low_precision"][0] == 1.0  # Transformer Engine: all three in fp8
+    cfg = _cfg()
+    kw = dict(tp=8, pp=8, vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
+    p = dict(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS], gemm_latency_s=0.0)
+    int8 = _hw("TPUv5p", "int8")
+    assert int8["peak_flop_per_s"][0] == pytest.approx(2.0 * int8["peak_16bit_flop_per_s"][0])
+    c = {name: par.training_step_time(**cfg, **hw, **kw, parameters=p)["compute"][0] for name, hw in (
+        ("aqt", int8), ("all_int8", dict(int8, wgrad_low_precision=np.ones(1))), ("bf16", _hw("TPUv5p", "bf16")))}
+    # compute-bound GEMMs: int8 halves each GEMM it runs, so keeping one GEMM of three in bf16 recovers a third
+    assert (c["aqt"] - c["all_int8"]) / (c["bf16"] - c["all_int8"]) == pytest.approx(1.0 / 3.0, rel=1e-6)
+    # the parameter sets fitted before the recipes existed run every GEMM in the dtype
+    old = par.THROUGHPUT_PARAMETERS["scalesim2026e"]
+    assert par.training_step_time(**cfg, **int8, **kw, parameters=old)["step_time_s"][0] == pytest.approx(
+        par.training_step_time(**cfg, **dict(int8, wgrad_low_precision=np.ones(1)), **kw, parameters=old)["step_time_s"][0])
+
+
+def test_quantised_gemm_inputs_kept_for_the_backward_shrink_activations():
+    cfg = _cfg(n_params=8e9, n_chips=8, seq_len=8192, batch_tokens=128 * 8192)
+    kw = dict(tp=1, pp=1, vp=1, cp=1, ep=1, micro_batch=1, zero=3, recompute=0)
+    mem = {d: par.training_step_time(**cfg, **_hw(h, d), **kw)["memory_per_chip_bytes"][0]
+           for h, d in (("H100", "bf16"), ("H100", "fp8"))}
+    h, pm, T = cfg["d_model"][0], cfg["mlp_params_per_layer"][0], 8192.0
+    # one byte saved per element of each GEMM input (QKV, output projection, both MLP halves), every layer
+    saved = cfg["n_layers"][0] * T * (3.0 * h + pm / (2.0 * h))
+    assert mem["bf16"] - mem["fp8"] == pytest.approx(saved, rel=1e-9)
+    # AQT int8 computes the weight gradient in bf16 from the 16-bit input: nothing saved
+    tpu = {d: par.training_step_time(**cfg, **_hw("TPUv5p", d), **kw)["memory_per_chip_bytes"][0] for d in ("bf16", "int8")}
+    assert tpu["int8"] == pytest.approx(tpu["bf16"], rel=1e-12)
+
+
+def test_logits_count_on_the_last_pipeline_stage_not_on_the_first():
+    kw = dict(vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0, tp=8)
+    small, big = _cfg(), _cfg()
+    big["vocab_size"] = small["vocab_size"] * 8
+    hw = _hw()
+    mem = lambda cfg, pp: par.training_step_time(**cfg, **hw, pp=pp, **kw)["memory_per_chip_bytes"][0]  # noqa: E731
+    # one stage holds everything: the fp32 logits of one micro-batch add 4 T V / t bytes
+    assert mem(big, 1) - mem(small, 1) == pytest.approx(4.0 * 4096 * (big["vocab_size"][0] - small["vocab_size"][0]) / 8)
+    # eight stages: the first stage's in-flight activations are the peak, the vocabulary does not move it
+    assert mem(big, 8) == pytest.approx(mem(small, 8), rel=1e-12)
