@@ -69,10 +69,10 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: empirical distribution at plotting positions k/(n+1) (Hyndman & Fan 1996 definition 6; clamped to
 #: the pool's extremes; one shared uniform per sample, common random numbers). ``ratio_p10``/
 #: ``ratio_p90``: that draw's 10th/90th percentiles, the ``defaults='high'``/``'low'`` corners.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.670362, "ratio_p10": 0.632784, "ratio_p90": 1.398441, "n_runs": 17,
-                        "draw_ratios": (0.62843, 0.633873, 0.709819, 0.790861, 0.825608, 0.83968, 0.946572,
-                                        0.956522, 1.0, 1.005125, 1.065906, 1.101374, 1.113118, 1.11612,
-                                        1.158243, 1.309004, 1.756187),
+MFU_MODEL_STRUCTURAL = {"goodput": 0.670613, "ratio_p10": 0.632723, "ratio_p90": 1.398021, "n_runs": 17,
+                        "draw_ratios": (0.628195, 0.633855, 0.709791, 0.79089, 0.825738, 0.839508, 0.946424,
+                                        0.957445, 1.0, 1.005049, 1.066264, 1.10115, 1.112702, 1.116125,
+                                        1.158171, 1.308613, 1.755654),
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

@@ -58,19 +58,20 @@ __all__ = [
 #: ``gemm_latency_s``: fixed time of one GEMM kernel (launch, prologue, tail wave) [s];
 #: ``dtype_recipes`` (a model switch, not fitted; from ``scalesim2026f``): each dtype's training recipe,
 #: the weight-gradient GEMM's precision (:data:`WGRAD_LOW_PRECISION`) and the quantised GEMM inputs
-#: kept for the backward, and the logits on the last pipeline stage.
+#: kept for the backward; ``stage_memory`` (a switch, from ``scalesim2026f``): the memory of the fullest
+#: pipeline stage (logits on the last) and grouped-query K and V stored kv dh wide.
 #: From ``scalesim2026e`` ``gemm_half_dim`` and ``gemm_latency_s`` are not fitted on the benchmarks but
 #: on measured H100 GEMMs (OpenXLA's matmul table, :func:`scalesim.calibration.fit_gemm_curve`).
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
-        matmul_ceiling=False, dtype_recipes=False,
+        matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
         gemm_efficiency=0.9397, gemm_half_dim=136.3, attention_efficiency=0.2698,
         elementwise_bytes_per_h=578.9, scale_up_efficiency=0.6187, scale_out_efficiency=1.0,
         source="superseded: fit of the first model (TP communication fully exposed, experts never folded "
                "over TP, every expert all-to-all at one link's bandwidth), started from its own optimum",
     ),
     "scalesim2026b": dict(
-        matmul_ceiling=False, dtype_recipes=False,
+        matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
         gemm_efficiency=0.8784, gemm_half_dim=169.6, attention_efficiency=0.2711,
         elementwise_bytes_per_h=517.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.678, low_precision_gemm_efficiency=1.0,
@@ -81,7 +82,7 @@ THROUGHPUT_PARAMETERS = {
                "(fitting it worsened leave-one-source-out errors)",
     ),
     "scalesim2026c": dict(
-        matmul_ceiling=False, dtype_recipes=False,
+        matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
         gemm_efficiency=0.8756, gemm_half_dim=130.7, attention_efficiency=0.2707,
         elementwise_bytes_per_h=557.8, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.7123, low_precision_gemm_efficiency=1.0,
@@ -94,7 +95,8 @@ THROUGHPUT_PARAMETERS = {
     "scalesim2026d": dict(
         gemm_efficiency=1.075, gemm_half_dim=180.7, attention_efficiency=0.3064,
         elementwise_bytes_per_h=540.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
-        tp_comm_overlap=0.7687, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=False,
+        tp_comm_overlap=0.7687, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
+        dtype_recipes=False, stage_memory=False,
         source="the scalesim2026c fit (same keys, from PRIOR_START, gemm_efficiency's first guess 1 and bound "
                "1.3) with every tensor-core rate capped by the chip's measured maximum achievable matmul "
                "(accelerators.csv mamf_bf16_tflop_per_s, Bekman's mamf-finder table; median of the measured "
@@ -104,7 +106,8 @@ THROUGHPUT_PARAMETERS = {
     "scalesim2026e": dict(
         gemm_efficiency=1.036, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3036,
         elementwise_bytes_per_h=579.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
-        tp_comm_overlap=0.7567, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=False,
+        tp_comm_overlap=0.7567, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
+        dtype_recipes=False, stage_memory=False,
         source="scalesim2026d's model with the GEMM curve taken from measured H100 GEMMs instead of fitted on "
                "the benchmarks: gemm_half_dim and gemm_latency_s from calibration.fit_gemm_curve on "
                "data/gemm_h100_xla.csv (OpenXLA's sm_90 matmul table); the other five keys fitted as before "
@@ -113,12 +116,14 @@ THROUGHPUT_PARAMETERS = {
     "scalesim2026f": dict(
         gemm_efficiency=1.041, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3003,
         elementwise_bytes_per_h=580.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
-        tp_comm_overlap=0.4076, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=True,
-        source="scalesim2026e's model with each dtype's training recipe (dtype_recipes): AQT int8 keeps the "
-               "weight-gradient GEMM in bf16 (WGRAD_LOW_PRECISION), an 8/4-bit GEMM whose weight gradient is "
-               "low precision saves its quantised input for the backward (Transformer Engine), and the "
-               "logits count on the last pipeline stage, not on top of the first stage's activations; the "
-               "five keys refitted (fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
+        tp_comm_overlap=0.4045, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=True,
+        stage_memory=True,
+        source="scalesim2026e's model with each dtype's training recipe (dtype_recipes: AQT int8 keeps the "
+               "weight-gradient GEMM in bf16, WGRAD_LOW_PRECISION; an 8/4-bit GEMM whose weight gradient is "
+               "low precision saves its quantised input for the backward, Transformer Engine) and the memory "
+               "of the fullest stage (stage_memory: the logits on the last pipeline stage, not on top of the "
+               "first stage's activations; grouped-query K and V kv dh wide); the five keys refitted "
+               "(fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
     ),
 }
 DEFAULT_PARAMETERS = "scalesim2026f"
@@ -203,6 +208,7 @@ def _parameters(parameters):
         p_.setdefault(k, v)
     p_.setdefault("matmul_ceiling", True)  # the sets before scalesim2026d say False
     p_.setdefault("dtype_recipes", True)  # the sets before scalesim2026f say False
+    p_.setdefault("stage_memory", True)  # the sets before scalesim2026f say False
     return p_
 
 
@@ -282,8 +288,9 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     with g(x) = x / (x + x0), eta = ``gemm_efficiency`` x ``matmul_fraction`` (the measured
     achievable share of the chip's peak, the same for 8/4-bit operands of the dtype's own peak)
     scaled by ``low_precision_gemm_efficiency`` for 8/4-bit operands; backward costs twice the
-    forward, full recomputation once more. Causal attention costs 6 (T s h / t) FLOP at
-    ``attention_efficiency`` x ``matmul_fraction`` x the 16-bit peak; element-wise work moves
+    forward (input and weight gradients; with ``dtype_recipes`` the weight gradient at the 16-bit
+    rate where ``wgrad_low_precision`` = 0, AQT int8), full recomputation once more. Causal
+    attention costs 6 (T s h / t) FLOP at ``attention_efficiency`` x ``matmul_fraction`` x the 16-bit peak; element-wise work moves
     ``elementwise_bytes_per_h`` h T / t bytes of HBM. Sequence-parallel TP moves
     8 (t-1)/t T h 2 bytes per layer (4 all-gathers and 4 reduce-scatters; Korthikanti Sec. 4.2.2),
     of which the fraction ``tp_comm_overlap`` hides behind the layer's GEMMs (Megatron-Core /
@@ -297,8 +304,11 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     network, concurrently. A local expert runs a GEMM of T k ep etp / (E t) tokens, width W/etp.
 
     A pipeline of p stages with v chunks runs m = B / (dp b) micro-batches in (m + (p-1)/v) t_mb
-    (Narayanan Sec. 2.2.2). The ZeRO-1/2 reduce-scatter + all-gather of the gradients,
-    2 (d-1)/d 2 N_local bytes, overlaps the last micro-batch; FSDP (ZeRO-3) moves 3 (d-1)/d 2
+    (Narayanan Sec. 2.2.2). With ``stage_memory``, memory is that of the fuller of the first stage
+    (the most micro-batches in flight) and the last (fewer, plus the fp32 logits), and grouped-query
+    attention stores K and V kv dh wide; with ``dtype_recipes`` 8/4-bit GEMMs save their quantised
+    inputs for the backward (:func:`_quantised_activation_saving`). The ZeRO-1/2 reduce-scatter +
+    all-gather of the gradients, 2 (d-1)/d 2 N_local bytes, overlaps the last micro-batch; FSDP (ZeRO-3) moves 3 (d-1)/d 2
     N_local bytes per micro-batch, overlapped with that micro-batch.
     """
     p_ = _parameters(parameters)
@@ -343,7 +353,8 @@ def _job(a):
         memory_bytes=f(a["memory_bytes"]), wlp=f(a["wgrad_low_precision"]))
     p_ = a["p_"]
     j.mf = f(a["matmul_fraction"]) if p_["matmul_ceiling"] else np.ones(1)
-    j.recipes = bool(p_["dtype_recipes"])  # the sets before scalesim2026f: every GEMM in the dtype, logits on stage 1
+    j.recipes = bool(p_["dtype_recipes"])  # the sets before scalesim2026f: every GEMM in the dtype
+    j.stage_memory = bool(p_["stage_memory"])  # before scalesim2026f: logits on stage 1, K and V h wide
     if not j.recipes:
         j.wlp = np.ones(1)
     j.bw_up = j.bw_up_raw * p_["scale_up_efficiency"]
@@ -427,10 +438,11 @@ def _layer_times(j, p_):
     act_bytes_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
                            + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
     gemm_inputs = T * (3.0 * h + j.Pm / (2.0 * h)) / t
-    cast_bytes = np.where(j.eb < 2.0, 3.0 * (2.0 + w) * gemm_inputs, 0.0)
-    t_elem = (p_["elementwise_bytes_per_h"] / (ACT_ATTENTION_BYTES_PER_H + ACT_MLP_BYTES_PER_H
-                                               + 2.0 * ACT_MLP_BYTES_PER_WIDTH) * act_bytes_layer
-              + cast_bytes) / j.bw_hbm
+    cast_fwd = np.where(j.eb < 2.0, 3.0 * gemm_inputs, 0.0)  # one pass's casts; dW's only when it is low precision
+    elementwise = p_["elementwise_bytes_per_h"] / (ACT_ATTENTION_BYTES_PER_H + ACT_MLP_BYTES_PER_H
+                                                   + 2.0 * ACT_MLP_BYTES_PER_WIDTH) * act_bytes_layer
+    t_elem = (elementwise + (2.0 + w) * cast_fwd) / j.bw_hbm
+    t_elem_forward = (elementwise / 3.0 + cast_fwd) / j.bw_hbm  # what a recomputed forward moves
     full = j.full
     # TP: 8 collectives of (t-1)/t T h 2 bytes per layer (+4 when the forward is recomputed), a
     # fraction hidden behind the GEMMs of the layer
@@ -448,7 +460,7 @@ def _layer_times(j, p_):
     return SimpleNamespace(
         compute=gemm_compute + 3.0 * t_attn_fwd,
         membound=gemm_all - gemm_compute + t_elem,
-        recompute=np.where(full, fwd_gemm + t_attn_fwd + t_elem / 3.0, 0.0),
+        recompute=np.where(full, fwd_gemm + t_attn_fwd + t_elem_forward, 0.0),
         tp=tp, ep=ep, cp=np.maximum(0.0, t_cp - 3.0 * t_attn_fwd))
 
 
@@ -486,6 +498,19 @@ def _data_parallel_time(j, t_mb, p_):
     return SimpleNamespace(n_local=n_local, exposed_dp=exposed_dp, t_opt=t_opt, d_dense=d_dense)
 
 
+def _quantised_activation_saving(j):
+    """Activation bytes per layer and micro-batch that 8/4-bit GEMMs save (Transformer Engine) [byte].
+
+    A quantised GEMM keeps its cast input for the weight gradient instead of the 16-bit one: the
+    QKV and MLP-up inputs (the norms' outputs, h each) and the MLP-down input (the gated unit's
+    output, P_mlp / 3h wide for SwiGLU) save 2 - elem_bytes bytes per element; the attention output
+    stays 16-bit for flash attention's own backward, so its quantised copy adds elem_bytes per element.
+    """
+    h, T, t = j.h, j.T, j.t
+    per_token = (BYTES_16BIT - j.eb) * (2.0 * h + j.Pm / (3.0 * h)) - j.eb * h
+    return np.where(j.eb < 2.0, per_token, 0.0) * T / t
+
+
 def _memory_per_chip(j, n_local):
     """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the fullest stage [byte]."""
     zero, d_dense, h, T, t, full = j.zero, j.d * j.c, j.h, j.T, j.t, j.full
@@ -496,21 +521,22 @@ def _memory_per_chip(j, n_local):
                        (BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER) / d_dense)
     act_full_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
                           + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
-    # 8/4-bit GEMMs whose weight gradient is low precision too keep their quantised inputs for it
-    # (Transformer Engine saves the cast input, not the 16-bit one): the GEMM inputs' share of the
-    # activations shrinks to elem_bytes per element. AQT int8 computes dW in bf16 from 16-bit inputs.
-    gemm_inputs = T * (3.0 * h + j.Pm / (2.0 * h)) / t
+    if j.stage_memory:  # grouped-query attention stores K and V kv dh wide, not h (Korthikanti's 4h of them)
+        act_full_layer = act_full_layer - T * 2.0 * BYTES_16BIT * (h - j.kv * j.dh) / t
     if j.recipes:
-        act_full_layer = act_full_layer - j.wlp * np.maximum(BYTES_16BIT - j.eb, 0.0) * gemm_inputs
+        act_full_layer = act_full_layer - j.wlp * _quantised_activation_saving(j)
     act_layer = np.where(full, T * ACT_FULL_RECOMPUTE_BYTES_PER_H * h / t, act_full_layer)
     mb = np.ceil(j.m - 1e-9)
     in_flight = np.minimum(j.p, np.maximum(mb, 1.0)) * (1.0 + np.where(j.v > 1, (j.p - 1) / (j.p * j.v), 0.0))
     # the first stage holds the most micro-batches in flight, the last the logits (fp32): the peak
-    # is the larger of the two (one stage when pp = 1)
+    # is the larger of the two (one stage when pp = 1). Interleaved 1F1B warms the last rank up
+    # with (v-1) p chunk micro-batches (Megatron-LM schedules.py, get_num_warmup_microbatches), so it
+    # holds ((v-1) p + 1) / v stages' worth of one micro-batch, the first p (1 + 1/v) - 1/v (above)
+    last_in_flight = np.minimum(np.where(j.v > 1, ((j.v - 1.0) * j.p + 1.0) / j.v, 1.0), np.maximum(mb, 1.0))
     act_first = np.ceil(j.L / j.p) * in_flight * act_layer
     logits = 4.0 * T * j.V / t
-    act_last = np.ceil(j.L / j.p) * np.where(j.p > 1, 1.0, in_flight) * act_layer + logits
-    if not j.recipes:
+    act_last = np.ceil(j.L / j.p) * np.where(j.p > 1, last_in_flight, in_flight) * act_layer + logits
+    if not j.stage_memory:
         act_last = act_first + logits
     act = np.maximum(act_first, act_last) + np.where(full, act_full_layer, 0.0)  # + the layer being recomputed
     return states * n_local + act

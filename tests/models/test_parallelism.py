@@ -191,6 +191,10 @@ def test_aqt_int8_keeps_the_weight_gradient_in_bf16():
         ("aqt", int8), ("all_int8", dict(int8, wgrad_low_precision=np.ones(1))), ("bf16", _hw("TPUv5p", "bf16")))}
     # compute-bound GEMMs: int8 halves each GEMM it runs, so keeping one GEMM of three in bf16 recovers a third
     assert (c["aqt"] - c["all_int8"]) / (c["bf16"] - c["all_int8"]) == pytest.approx(1.0 / 3.0, rel=1e-6)
+    # a recomputed forward is a forward: the same time whatever the weight gradient's precision
+    rc = {w: par.training_step_time(**cfg, **dict(int8, wgrad_low_precision=np.full(1, w)), **dict(kw, recompute=2),
+                                    parameters=p)["recompute"][0] for w in (0.0, 1.0)}
+    assert rc[0.0] == pytest.approx(rc[1.0], rel=1e-12)
     # the parameter sets fitted before the recipes existed run every GEMM in the dtype
     old = par.THROUGHPUT_PARAMETERS["scalesim2026e"]
     assert par.training_step_time(**cfg, **int8, **kw, parameters=old)["step_time_s"][0] == pytest.approx(
@@ -200,15 +204,31 @@ def test_aqt_int8_keeps_the_weight_gradient_in_bf16():
 def test_quantised_gemm_inputs_kept_for_the_backward_shrink_activations():
     cfg = _cfg(n_params=8e9, n_chips=8, seq_len=8192, batch_tokens=128 * 8192)
     kw = dict(tp=1, pp=1, vp=1, cp=1, ep=1, micro_batch=1, zero=3, recompute=0)
-    mem = {d: par.training_step_time(**cfg, **_hw(h, d), **kw)["memory_per_chip_bytes"][0]
-           for h, d in (("H100", "bf16"), ("H100", "fp8"))}
+    mem = lambda h_, d_, **p: par.training_step_time(**cfg, **_hw(h_, d_), **kw, **p)["memory_per_chip_bytes"][0]  # noqa: E731
     h, pm, T = cfg["d_model"][0], cfg["mlp_params_per_layer"][0], 8192.0
-    # one byte saved per element of each GEMM input (QKV, output projection, both MLP halves), every layer
-    saved = cfg["n_layers"][0] * T * (3.0 * h + pm / (2.0 * h))
-    assert mem["bf16"] - mem["fp8"] == pytest.approx(saved, rel=1e-9)
+    # the QKV and MLP-up inputs (h each) and the SwiGLU down input (P_mlp / 3h) keep 1 byte instead of 2; the
+    # attention output stays 16-bit for flash attention and gains a 1-byte copy: h + P_mlp / 3h per token and layer
+    saved = cfg["n_layers"][0] * T * (h + pm / (3.0 * h))
+    assert mem("H100", "bf16") - mem("H100", "fp8") == pytest.approx(saved, rel=1e-9)
     # AQT int8 computes the weight gradient in bf16 from the 16-bit input: nothing saved
-    tpu = {d: par.training_step_time(**cfg, **_hw("TPUv5p", d), **kw)["memory_per_chip_bytes"][0] for d in ("bf16", "int8")}
-    assert tpu["int8"] == pytest.approx(tpu["bf16"], rel=1e-12)
+    assert mem("TPUv5p", "int8") == pytest.approx(mem("TPUv5p", "bf16"), rel=1e-12)
+    # and a parameter set fitted before the recipes saves nothing either
+    old = dict(parameters=par.THROUGHPUT_PARAMETERS["scalesim2026e"])
+    assert mem("H100", "fp8", **old) == pytest.approx(mem("H100", "bf16", **old), rel=1e-12)
+
+
+def test_grouped_query_attention_stores_narrow_keys_and_values():
+    cfg = par.derive_config(np.full(1, 70e9), np.full(1, 70e9), seq_len=np.full(1, 8192.0),
+                            global_batch_tokens=np.full(1, 256 * 8192.0), n_layers=np.full(1, 80.0),
+                            d_model=np.full(1, 8192.0), n_heads=np.full(1, 64.0), n_kv_heads=np.full(1, 8.0))
+    cfg["n_chips"] = np.full(1, 64.0)
+    kw = dict(tp=4, pp=1, vp=1, cp=1, ep=1, micro_batch=1, zero=3, recompute=0)
+    new, old = (dict(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS], stage_memory=flag) for flag in (True, False))
+    mem = {k: par.training_step_time(**cfg, **_hw(), **kw, parameters=p)["memory_per_chip_bytes"][0]
+           for k, p in (("new", new), ("old", old))}
+    h, kv_width = cfg["d_model"][0], cfg["n_kv_heads"][0] * cfg["d_model"][0] / cfg["n_heads"][0]
+    # K and V, 2 bytes each, kv_heads x head_dim wide instead of h (Korthikanti's 4h), every layer
+    assert mem["old"] - mem["new"] == pytest.approx(cfg["n_layers"][0] * 8192 * 4.0 * (h - kv_width) / 4, rel=1e-9)
 
 
 def test_logits_count_on_the_last_pipeline_stage_not_on_the_first():
@@ -217,7 +237,11 @@ def test_logits_count_on_the_last_pipeline_stage_not_on_the_first():
     big["vocab_size"] = small["vocab_size"] * 8
     hw = _hw()
     mem = lambda cfg, pp: par.training_step_time(**cfg, **hw, pp=pp, **kw)["memory_per_chip_bytes"][0]  # noqa: E731
+    logits = 4.0 * 4096 * (big["vocab_size"][0] - small["vocab_size"][0]) / 8
     # one stage holds everything: the fp32 logits of one micro-batch add 4 T V / t bytes
-    assert mem(big, 1) - mem(small, 1) == pytest.approx(4.0 * 4096 * (big["vocab_size"][0] - small["vocab_size"][0]) / 8)
+    assert mem(big, 1) - mem(small, 1) == pytest.approx(logits)
     # eight stages: the first stage's in-flight activations are the peak, the vocabulary does not move it
     assert mem(big, 8) == pytest.approx(mem(small, 8), rel=1e-12)
+    # one micro-batch per step: every stage holds one, so the last stage (with the logits) is the peak
+    one = {k: dict(c, global_batch_tokens=np.full(1, 8 * 4096.0)) for k, c in (("small", small), ("big", big))}
+    assert mem(one["big"], 8) - mem(one["small"], 8) == pytest.approx(logits)
