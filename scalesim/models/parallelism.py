@@ -290,8 +290,8 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     scaled by ``low_precision_gemm_efficiency`` for 8/4-bit operands; backward costs twice the
     forward (input and weight gradients; with ``dtype_recipes`` the weight gradient at the 16-bit
     rate where ``wgrad_low_precision`` = 0, AQT int8), full recomputation once more. Causal
-    attention costs 6 (T s h / t) FLOP at ``attention_efficiency`` x ``matmul_fraction`` x the 16-bit peak; element-wise work moves
-    ``elementwise_bytes_per_h`` h T / t bytes of HBM. Sequence-parallel TP moves
+    attention costs 6 (T s h / t) FLOP at ``attention_efficiency`` x ``matmul_fraction`` x the
+    16-bit peak; element-wise work moves ``elementwise_bytes_per_h`` h T / t bytes of HBM. Sequence-parallel TP moves
     8 (t-1)/t T h 2 bytes per layer (4 all-gathers and 4 reduce-scatters; Korthikanti Sec. 4.2.2),
     of which the fraction ``tp_comm_overlap`` hides behind the layer's GEMMs (Megatron-Core /
     Transformer Engine userbuffer overlap), at most their duration.
@@ -308,8 +308,8 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     (the most micro-batches in flight) and the last (fewer, plus the fp32 logits), and grouped-query
     attention stores K and V kv dh wide; with ``dtype_recipes`` 8/4-bit GEMMs save their quantised
     inputs for the backward (:func:`_quantised_activation_saving`). The ZeRO-1/2 reduce-scatter +
-    all-gather of the gradients, 2 (d-1)/d 2 N_local bytes, overlaps the last micro-batch; FSDP (ZeRO-3) moves 3 (d-1)/d 2
-    N_local bytes per micro-batch, overlapped with that micro-batch.
+    all-gather of the gradients, 2 (d-1)/d 2 N_local bytes, overlaps the last micro-batch; FSDP
+    (ZeRO-3) moves 3 (d-1)/d 2 N_local bytes per micro-batch, overlapped with that micro-batch.
     """
     p_ = _parameters(parameters)
     j = _job(locals())
