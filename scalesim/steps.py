@@ -306,7 +306,7 @@ def mfu_structural(ctx):
     if dtype == "bf16":  # V100: fp16 peak, as peak_flop_per_s does
         arrays["peak_flop_per_s"] = np.where(np.isnan(arrays["peak_flop_per_s"]), arrays["peak_16bit_flop_per_s"],
                                              arrays["peak_flop_per_s"])
-    structural = parallelism.structural_mfu(grids[0].values, grids[1].values, arrays, dtype=dtype,
+    structural = parallelism.structural_mfu(grids[0].values, grids[1].values, arrays,
                                             n_active_params=grids[3].values if n_active is not None else None)
     scale = (ctx.defaults.empirical(m["draw_ratios"], kind="mfu") if ctx.defaults.sampling  # the residual pool
              else ctx.defaults.choose(1.0, m["ratio_p10"], m["ratio_p90"], higher_is_worse=False, kind="mfu"))

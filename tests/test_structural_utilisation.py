@@ -118,13 +118,15 @@ def test_monte_carlo_90_percent_range_is_the_pool_range():
 
 def test_fp8_runs_take_the_fp8_step_model_not_bf16_operands_at_the_fp8_peak():
     # simulate(dtype="fp8") evaluates the step model with 1-byte operands and the fp8 recipe (casts, quantised
-    # activations), exactly as structural_mfu(dtype="fp8") does; it used to pass bf16 operands at the fp8 peak
+    # activations), which hardware_arrays carries per element; it used to pass bf16 operands at the fp8 peak
     from scalesim.chain.training_throughput import hardware_arrays
     from scalesim.models import parallelism
 
     r = ss.simulate(n_params=70e9, n_tokens=2e12, hardware="H100", n_chips=1024, region="US", mfu="structural", dtype="fp8")
     arrays = {k: v[0] for k, v in hardware_arrays(np.array(["H100"]), "fp8").items()}
-    fp8 = parallelism.structural_mfu(np.array([70e9]), np.array([1024.0]), arrays, dtype="fp8")[0]
-    bf16_operands = parallelism.structural_mfu(np.array([70e9]), np.array([1024.0]), arrays)[0]
+    n, chips = np.array([70e9]), np.array([1024.0])
+    fp8 = parallelism.structural_mfu(n, chips, arrays, dtype="fp8")[0]
+    assert parallelism.structural_mfu(n, chips, arrays)[0] == fp8  # the arrays' operand width wins over the default
+    bf16_operands = parallelism.structural_mfu(n, chips, dict(arrays, elem_bytes=2.0, wgrad_low_precision=1.0))[0]
     assert float(r.mfu) == pytest.approx(fp8 * M["goodput"], rel=1e-9)
     assert abs(fp8 / bf16_operands - 1.0) > 1e-3

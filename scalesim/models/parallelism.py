@@ -664,7 +664,9 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     seq_len : float, optional
         Sequence length [token] (default 4096).
     dtype : str, optional
-        'bf16', 'fp16', 'fp8', 'int8' or 'fp4' (sets the GEMM operand width).
+        'bf16', 'fp16', 'fp8', 'int8' or 'fp4': the GEMM operand width and recipe where ``hardware``
+        has no ``elem_bytes`` / ``wgrad_low_precision`` (:func:`hardware_arrays
+        <scalesim.chain.training_throughput.hardware_arrays>` gives both, for its own dtype).
     global_batch_tokens : array_like, optional
         Tokens per step; default the larger of :func:`global_batch_tokens_gpt3` and one sequence
         per chip (so that large clusters stay feasible, as weak-scaled practice does).
@@ -684,14 +686,15 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     else:
         gbt = global_batch_tokens
     arrays = [n_params, na, np.asarray(n_chips, dtype=float), np.asarray(gbt, dtype=float)]
-    arrays += [np.asarray(hardware.get(k, 1.0) if k == "matmul_fraction" else hardware[k], dtype=float)
+    # the dtype's operand width and recipe unless the arrays carry them (hardware_arrays does, per element)
+    optional = dict(matmul_fraction=1.0, elem_bytes=ELEM_BYTES[dtype],
+                    wgrad_low_precision=WGRAD_LOW_PRECISION.get(dtype, 1.0))
+    arrays += [np.asarray(hardware.get(k, optional[k]) if k in optional else hardware[k], dtype=float)
                for k in _HW_KEYS]
     shape = np.broadcast_shapes(*(x.shape for x in arrays))
     flat = [np.broadcast_to(x, shape).ravel() for x in arrays]
     N, Na, n, gbt = flat[:4]
     hw = dict(zip(_HW_KEYS, flat[4:]))
-    hw["elem_bytes"] = np.full_like(N, ELEM_BYTES[dtype])
-    hw["wgrad_low_precision"] = np.full_like(N, WGRAD_LOW_PRECISION.get(dtype, 1.0))
     # evaluate each distinct (N, Na, gbt) architecture once
     cfg = derive_config(N, Na, seq_len=np.full_like(N, float(seq_len)), global_batch_tokens=gbt)
     cfg["n_chips"] = n
@@ -703,7 +706,8 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
 
 
 _HW_KEYS = ("peak_flop_per_s", "peak_16bit_flop_per_s", "hbm_bw_bytes_per_s", "memory_bytes",
-            "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction")
+            "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction",
+            "elem_bytes", "wgrad_low_precision")
 #: Bytes per GEMM operand element by training dtype.
 ELEM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "tf32": 4.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5,
               "nvfp4": 0.5, "mxfp4": 0.5}
