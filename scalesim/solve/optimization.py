@@ -613,8 +613,10 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     ----------
     ds : xarray.Dataset
         A :func:`scalesim.simulate` result (with ``loss`` when ``target_loss`` is given). A
-        dask-backed result is reduced chunk by chunk (only the indices of the optimum, on the kept
-        dims, are computed) and the optimum comes back lazy, never materialising the grid.
+        dask-backed result is reduced chunk by chunk on the current dask scheduler (a
+        dask.distributed cluster when a client is active), never materialising the grid; then the
+        variables at the optimum are taken from the chunks that hold it, on local threads
+        (:func:`_take_from_chunks`). The optimum comes back in memory: it is the size of the kept dims.
     objective : str
         Variable to minimise.
     over : sequence of str
@@ -663,7 +665,7 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
             mask = mask & (part[key[:-4]] <= limit)
         masked = obj.where(mask)
         idx, feasible = _first_argmin(masked, over)
-        res = part.isel(idx)
+        res = _take_from_chunks(part, idx)
         for d in over:
             res[f"{d}_opt"] = xr.where(feasible, res[d], np.nan) if d in res.coords else idx[d]
         res = res.drop_vars([c for c in over if c in res.coords], errors="ignore")
@@ -681,6 +683,20 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     out.attrs["grid_optimum"] = json.dumps({"objective": objective, "over": over, "target_loss": target_loss, "max_loss": max_loss,
                                                 **constraints})
     return out
+
+
+def _take_from_chunks(part, idx):
+    """``part.isel(idx)``, computed now if ``part`` is dask-backed, on dask's local threaded scheduler.
+
+    Only the chunks holding an optimum are evaluated (dask culls the rest). Not on the cluster:
+    dask.distributed would receive the simulate keys a second time, in a graph fused differently
+    from the argmin's, and can then fail with a ``KeyError`` on a key it kept from the first graph
+    ("Detected different run_spec", dask/dask#9888); it did so intermittently in CI.
+    """
+    res = part.isel(idx)
+    if any(v.chunks is not None for v in res.variables.values()):
+        res = res.compute(scheduler="threads")
+    return res
 
 
 def _first_argmin(masked, over):
