@@ -21,7 +21,7 @@ SHIPPED = sorted(SCENARIO_DIR.glob("*.toml"))
 
 
 def shrink(sc, k=3):
-    """Scale a scenario down for tests: keep at most ``k`` values (first, middle, last) per list."""
+    """Scale a scenario down for tests: keep at most ``k`` values (first, middle, last) per list, and ``k`` levers."""
     def cut(v):
         if isinstance(v, (list, np.ndarray)) and len(v) > k:
             idx = np.unique(np.linspace(0, len(v) - 1, k).round().astype(int))
@@ -30,6 +30,8 @@ def shrink(sc, k=3):
     sc.sweep = {key: cut(v) for key, v in sc.sweep.items()}
     if sc.optimize:
         sc.optimize = {key: cut(v) for key, v in sc.optimize.items()}
+    if sc.levers:  # each lever is 3 optimize calls (central, low, high corners); distillation nests more
+        sc.levers = cut(sc.levers)
     return sc
 
 
