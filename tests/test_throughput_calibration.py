@@ -145,3 +145,20 @@ def test_step_model_gemm_reproduces_the_measured_h100_table():
     without = par._gemm_time(b * m, k, n, peak, 3.35e12, 2.0, eff, fit["gemm_half_dim"])[0]
     small = (b * m * n * k) <= 2 * 1024 ** 3
     assert np.all(without[small] < 0.8 * measured[small])  # no latency: 1024-wide GEMMs come out far too fast
+
+
+def test_a_refit_fits_the_model_its_start_names(rows):
+    """The switches of ``start`` choose the model refitted; a start without them refits the shipped model."""
+    sub = rows[:40]
+    fit = ct.fit_throughput_parameters(sub, start=dict(ct.PRIOR_START, stage_memory=False), keys=("gemm_efficiency",),
+                                       max_nfev=2)
+    assert fit["stage_memory"] is False and "dtype_recipes" not in fit
+    plain = ct.fit_throughput_parameters(sub, start=ct.PRIOR_START, keys=("gemm_efficiency",), max_nfev=2)
+    shipped = par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS]
+    assert all(par._parameters(plain)[k] == shipped[k] for k in par.MODEL_SWITCHES)
+    old = par.THROUGHPUT_PARAMETERS["scalesim2026e"]  # an old set refits its own model, not the shipped one
+    refit = ct.fit_throughput_parameters(sub, start=old, keys=("gemm_efficiency",), max_nfev=2)
+    assert refit["dtype_recipes"] is False and refit["stage_memory"] is False
+    # and its leave-one-out folds refit that model too
+    res = ct.leave_one_source_out(sub, parameters=old, keys=("gemm_efficiency",), max_nfev=2)
+    assert all(v["parameters"]["stage_memory"] is False for v in res.values())

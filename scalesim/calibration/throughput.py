@@ -256,7 +256,8 @@ def fit_throughput_parameters(rows=None, *, exclude_source=None, start=None, key
     Returns
     -------
     dict
-        Parameters (keys of :data:`ALL_KEYS`), fitted along ``keys``.
+        Parameters (keys of :data:`ALL_KEYS`, and the model switches ``start`` sets,
+        :data:`scalesim.models.parallelism.MODEL_SWITCHES`), fitted along ``keys``.
     """
     from scipy.optimize import least_squares
 
@@ -265,7 +266,7 @@ def fit_throughput_parameters(rows=None, *, exclude_source=None, start=None, key
         rows = [r for r in rows if r["source_kind"] != exclude_source]
     p0 = dict(par.NEUTRAL_PARAMETERS)
     p0.update(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS] if start is None else start)
-    p0 = {k: p0[k] for k in ALL_KEYS}
+    p0 = {k: p0[k] for k in (*ALL_KEYS, *par.MODEL_SWITCHES) if k in p0}  # the start's switches choose the model
     keys = tuple(keys)
     lo = np.log([BOUNDS[k][0] for k in keys])
     hi = np.log([BOUNDS[k][1] for k in keys])
@@ -338,6 +339,9 @@ def leave_one_generation_out(rows=None, *, parameters=None, start=PRIOR_START, *
 
 def _leave_one_group_out(rows, labels, parameters, start, fit_kwargs):
     full = predict_benchmarks(rows, parameters)
+    # each fold refits the model of the set validated (its switches), from the data-free start
+    shipped = par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS] if parameters is None else parameters
+    start = dict(start, **{k: shipped[k] for k in par.MODEL_SWITCHES if k in shipped})
     labels = np.array(labels)
     out = {}
     for label in sorted(set(labels)):

@@ -154,7 +154,9 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
     recompute : {'none', 'selective', 'full'}, optional
         Force activation recomputation.
     parameters : dict, optional
-        Efficiencies (default ``THROUGHPUT_PARAMETERS['scalesim2026']``).
+        Efficiencies and model switches (default
+        ``THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS]`` of :mod:`scalesim.models.parallelism`; a
+        switch the dict lacks keeps the shipped set's value, ``MODEL_SWITCHES``).
 
     Returns
     -------

@@ -62,6 +62,9 @@ __all__ = [
 #: pipeline stage (logits on the last) and grouped-query K and V stored kv dh wide.
 #: From ``scalesim2026e`` ``gemm_half_dim`` and ``gemm_latency_s`` are not fitted on the benchmarks but
 #: on measured H100 GEMMs (OpenXLA's matmul table, :func:`scalesim.calibration.fit_gemm_curve`).
+#: Model switches of a parameter set (booleans that choose terms; never fitted). A set that lacks
+#: one gets the shipped set's value (:func:`_parameters`); the sets fitted before a switch say False.
+MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory")
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
         matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
@@ -202,13 +205,14 @@ def _gemm_time(m, k, n, peak, bw, elem_bytes, eff, half, latency=0.0):
 
 
 def _parameters(parameters):
-    """Parameter set with the terms added after ``scalesim2026`` at their neutral values when absent."""
-    p_ = dict(THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS] if parameters is None else parameters)
+    """Parameter set with the terms added after ``scalesim2026`` at their neutral values when absent,
+    and each model switch it lacks as the shipped set has it."""
+    shipped = THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS]
+    p_ = dict(shipped if parameters is None else parameters)
     for k, v in NEUTRAL_PARAMETERS.items():
         p_.setdefault(k, v)
-    p_.setdefault("matmul_ceiling", True)  # the sets before scalesim2026d say False
-    p_.setdefault("dtype_recipes", True)  # the sets before scalesim2026f say False
-    p_.setdefault("stage_memory", True)  # the sets before scalesim2026f say False
+    for k in MODEL_SWITCHES:
+        p_.setdefault(k, shipped[k])
     return p_
 
 
