@@ -152,10 +152,11 @@ def test_a_scenario_too_large_fails_before_computing_or_writing(tmp_path, monkey
 
 
 def test_the_optimum_on_a_local_dask_cluster_equals_the_local_one_bitwise(small_chunks):
-    """The grid-sized argmin runs on the cluster as one graph, and the cluster never gets a second.
+    """The optimum is one graph on the cluster (positions and values together), persisted or not.
 
     A second graph sharing the simulate keys (taking the variables at the optimum) made the
-    scheduler fail intermittently in CI: "Detected different run_spec", then a KeyError.
+    scheduler fail intermittently in CI: "Detected different run_spec", then a KeyError; taking
+    them on local threads instead fails outright once the chunks are persisted on the cluster.
     """
     distributed = pytest.importorskip("distributed", reason="dask.distributed is in the test extra (make test installs it)")
     from distributed.diagnostics.plugin import SchedulerPlugin
@@ -172,8 +173,12 @@ def test_the_optimum_on_a_local_dask_cluster_equals_the_local_one_bitwise(small_
             distributed.Client(cluster):
         cluster.scheduler.add_plugin(Graphs())
         got = lazy.scalesim.optimum(over=EVERY, target_loss=2.3)
-    assert len(Graphs.tasks) == 1 and Graphs.tasks[0] > 0  # the argmin ran there, and nothing else did
+        assert len(Graphs.tasks) == 1 and Graphs.tasks[0] > 0  # the search ran there, and nothing else did
+        persisted = lazy.persist()  # chunks in the workers' memory: only the cluster can read them
+        again = persisted.scalesim.optimum(over=EVERY, target_loss=2.3)
+        assert len(Graphs.tasks) == 3
     assert all(v.chunks is None for v in got.variables.values())  # in memory: the kept dims' size
+    xr.testing.assert_identical(again, got)
     assert got.attrs.pop("lazy")
     _same_inputs_but_the_threshold(got, want)
     xr.testing.assert_identical(got, want)

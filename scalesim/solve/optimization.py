@@ -23,6 +23,7 @@ from scalesim.chain.simulation import _as_input, simulate
 from scalesim.models import flops as flop_models
 from scalesim.models import hardware as hw_model
 from scalesim.models.scaling_laws import golden_section_minimize
+from scalesim.solve import chunked_argmin
 from scalesim.solve import risk as risk_model
 from scalesim.solve.serving_cost import RooflineServing
 from scalesim.units import H_PER_DAY
@@ -613,10 +614,10 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     ----------
     ds : xarray.Dataset
         A :func:`scalesim.simulate` result (with ``loss`` when ``target_loss`` is given). A
-        dask-backed result is reduced chunk by chunk on the current dask scheduler (a
-        dask.distributed cluster when a client is active), never materialising the grid; then the
-        variables at the optimum are taken from the chunks that hold it, on local threads
-        (:func:`_take_from_chunks`). The optimum comes back in memory: it is the size of the kept dims.
+        dask-backed result is reduced chunk by chunk in one pass on the current dask scheduler (a
+        dask.distributed cluster when a client is active), the values at the optimum carried along
+        with the objective (:mod:`scalesim.solve.chunked_argmin`), never materialising the grid. The
+        optimum comes back in memory: it is the size of the kept dims.
     objective : str
         Variable to minimise.
     over : sequence of str
@@ -664,8 +665,11 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
         for key, limit in constraints.items():
             mask = mask & (part[key[:-4]] <= limit)
         masked = obj.where(mask)
-        idx, feasible = _first_argmin(masked, over)
-        res = _take_from_chunks(part, idx)
+        if masked.chunks is None:
+            idx, feasible = _first_argmin(masked, over)
+            res = part.isel(idx)
+        else:  # dask: positions and values in one pass (scalesim.solve.chunked_argmin)
+            idx, feasible, res = chunked_argmin.first_min_and_values(part, masked, over)
         for d in over:
             res[f"{d}_opt"] = xr.where(feasible, res[d], np.nan) if d in res.coords else idx[d]
         res = res.drop_vars([c for c in over if c in res.coords], errors="ignore")
@@ -685,34 +689,19 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
     return out
 
 
-def _take_from_chunks(part, idx):
-    """``part.isel(idx)``, computed now if ``part`` is dask-backed, on dask's local threaded scheduler.
-
-    Only the chunks holding an optimum are evaluated (dask culls the rest). Not on the cluster:
-    dask.distributed would receive the simulate keys a second time, in a graph fused differently
-    from the argmin's, and can then fail with a ``KeyError`` on a key it kept from the first graph
-    ("Detected different run_spec", dask/dask#9888); it did so intermittently in CI.
-    """
-    res = part.isel(idx)
-    if any(v.chunks is not None for v in res.variables.values()):
-        res = res.compute(scheduler="threads")
-    return res
-
-
 def _first_argmin(masked, over):
     """Positions (``{dim: DataArray}``, on the kept dims) of the first minimum over ``over``, and feasibility.
 
     The first minimum in C order of ``over`` (as an argmin over the stacked cells), found one dim at a
-    time from the last: ``min``/``argmin`` along one axis are streaming reductions, so on a
-    dask-backed result each chunk is reduced where it lies and only the kept-dims-sized indices are
-    computed; the grid is never materialised or stacked.
+    time from the last (``min``/``argmin`` along one axis), so the grid is never stacked. numpy only:
+    a dask-backed grid goes through :func:`scalesim.solve.chunked_argmin.first_min_and_values`.
     """
     filled = masked.fillna(np.inf)
     reduced = {"_feasible": masked.notnull().any(over)}
     for d in reversed(over):
         reduced[f"_at_{d}"] = filled.argmin(d)  # position along d of the first minimum, for each cell of the dims before it
         filled = filled.min(d)
-    reduced = xr.Dataset(reduced).reset_coords(drop=True).compute()  # small: the kept dims (and over[:-1])
+    reduced = xr.Dataset(reduced).reset_coords(drop=True)
     idx = {}
     for d in over:  # outermost first: its position, then each inner dim's position at the outer ones chosen
         idx[d] = reduced[f"_at_{d}"].isel(idx)
