@@ -36,7 +36,8 @@ def test_above_the_threshold_the_result_is_lazy_chunked_and_equal(small_chunks):
 
 
 @pytest.mark.parametrize("kw", [dict(over=EVERY, target_loss=2.3), dict(target_loss=2.3, wall_days_max=30.0),
-                                dict(over=EVERY), dict(over=("n_params", "hardware"), target_loss=1.0)])
+                                dict(over=EVERY), dict(over=("n_params", "hardware"), target_loss=1.0),
+                                dict(over=("n_params", "n_tokens"), target_loss=2.3, chunk=2)])
 def test_the_optimum_of_the_lazy_result_equals_the_eager_one_exactly(small_chunks, kw):
     lazy, eager = _lazy_and_eager()
     got = lazy.scalesim.optimum(**kw)

@@ -626,7 +626,8 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
         Only cells with ``loss <= target_loss`` (and ``<= max_loss``) are admissible.
     chunk : int, optional
         Process the first kept dimension in slices of this size so the stacked grid of one slice
-        only is in memory.
+        only is in memory (numpy results; a dask-backed one is reduced in one pass whatever
+        ``chunk`` says: slices would be graphs sharing its keys).
     **constraints
         ``<variable>_max=value`` (e.g. ``wall_days_max=30``) limits.
 
@@ -677,7 +678,7 @@ def grid_optimum(ds, objective="co2e_t", *, over=("n_params", "n_tokens"), targe
         res["feasible"] = feasible
         return res
 
-    if chunk and keep:
+    if chunk and keep and ds[objective].chunks is None:
         dim = keep[0]
         parts = [one(ds.isel({dim: slice(i, i + chunk)})) for i in range(0, ds.sizes[dim], chunk)]
         out = xr.concat(parts, dim=dim)
