@@ -266,7 +266,8 @@ def fit_throughput_parameters(rows=None, *, exclude_source=None, start=None, key
         rows = [r for r in rows if r["source_kind"] != exclude_source]
     p0 = dict(par.NEUTRAL_PARAMETERS)
     p0.update(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS] if start is None else start)
-    p0 = {k: p0[k] for k in (*ALL_KEYS, *par.MODEL_SWITCHES) if k in p0}  # the start's switches choose the model
+    p0 = {**{k: p0[k] for k in ALL_KEYS},  # and the start's switches, which choose the model
+          **{k: p0[k] for k in par.MODEL_SWITCHES if k in p0}}
     keys = tuple(keys)
     lo = np.log([BOUNDS[k][0] for k in keys])
     hi = np.log([BOUNDS[k][1] for k in keys])

@@ -62,9 +62,6 @@ __all__ = [
 #: pipeline stage (logits on the last) and grouped-query K and V stored kv dh wide.
 #: From ``scalesim2026e`` ``gemm_half_dim`` and ``gemm_latency_s`` are not fitted on the benchmarks but
 #: on measured H100 GEMMs (OpenXLA's matmul table, :func:`scalesim.calibration.fit_gemm_curve`).
-#: Model switches of a parameter set (booleans that choose terms; never fitted). A set that lacks
-#: one gets the shipped set's value (:func:`_parameters`); the sets fitted before a switch say False.
-MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory")
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
         matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
@@ -130,6 +127,9 @@ THROUGHPUT_PARAMETERS = {
     ),
 }
 DEFAULT_PARAMETERS = "scalesim2026f"
+#: Model switches of a parameter set (booleans that choose terms; never fitted). A set that lacks
+#: one gets the shipped set's value (:func:`_parameters`); the sets fitted before a switch say False.
+MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory")
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
 #: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
 NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0)

@@ -64,7 +64,7 @@ def first_min_and_values(part, masked, over):
             picked = _at_first_min(filled, flat, [data[n] for n in names[i:i + BATCH]], over)
             reduced.update(zip(names[i:i + BATCH], picked[1:]))
             if not extra:
-                reduced["_flat"] = picked[0]  # on the kept dims only
+                reduced.setdefault("_flat", picked[0])  # on the kept dims only; every pass has it
     reduced = xr.Dataset(reduced).reset_coords(drop=True).compute()  # one graph: the kept dims' size
     keep = [d for d in masked.dims if d not in over]
     first = reduced["_flat"].transpose(*keep).astype(np.int64)
@@ -115,30 +115,30 @@ def _at_first_min(filled, flat, values, over):
     return [xr.DataArray(picked[..., i], dims=dims) for i in range(1, len(arrays))]
 
 
+def _first_min(o, f):
+    """Position along the last axis of the smallest (objective ``o``, flat index ``f``) pair."""
+    return np.where(o == o.min(axis=-1, keepdims=True), f, np.inf).argmin(axis=-1)
+
+
 def _local_pick(o, f, *xs, axes):
     """One block: along ``axes``, the record (objective, flat index, values...) at the first minimum, kept as size 1."""
-    if o.size == 0:  # dask's meta inference
-        return np.empty([1 if a in axes else n for a, n in enumerate(o.shape)] + [2 + len(xs)])
     rest = [a for a in range(o.ndim) if a not in axes]
     perm, kept = rest + list(axes), [o.shape[a] for a in rest]
     flat = lambda a: np.transpose(np.broadcast_to(a, o.shape), perm).reshape(kept + [-1])  # noqa: E731
-    ob, fb = flat(o), flat(f)
-    j = np.where(ob == ob.min(axis=-1, keepdims=True), fb, np.inf).argmin(axis=-1)[..., None]
+    j = _first_min(flat(o), flat(f))[..., None]
     record = np.stack([np.take_along_axis(flat(a), j, axis=-1)[..., 0].astype(float) for a in (o, f, *xs)], axis=-1)
     return record.reshape([1 if a in axes else n for a, n in enumerate(o.shape)] + [record.shape[-1]])
 
 
 def _pick(x, axis, keepdims):
     """Block reduction: along ``axis``, the record (objective, flat index, values...) with the smallest pair."""
-    axis = tuple(a % (x.ndim - 1) for a in (axis if isinstance(axis, tuple) else (axis,)))
+    axis = tuple(axis)
     if x.size == 0:  # dask's meta inference
         return np.empty([n for a, n in enumerate(x.shape) if keepdims or a not in axis], dtype=x.dtype)
     rest = [a for a in range(x.ndim - 1) if a not in axis]
     y = np.transpose(x, rest + list(axis) + [x.ndim - 1])
     y = y.reshape(y.shape[:len(rest)] + (-1, x.shape[-1]))
-    o, f = y[..., 0], y[..., 1]
-    key = np.where(o == o.min(axis=-1, keepdims=True), f, np.inf)
-    best = np.take_along_axis(y, key.argmin(axis=-1)[..., None, None], axis=-2)[..., 0, :]
+    best = np.take_along_axis(y, _first_min(y[..., 0], y[..., 1])[..., None, None], axis=-2)[..., 0, :]
     if keepdims:
         shape = list(x.shape)
         for a in axis:
