@@ -64,7 +64,7 @@ class Hardware:
     launch_year: int
     tdp_w: float | None
     peak_tflop_per_s: dict
-    memory_gb: float | None
+    memory_gib: float | None
     hbm_bw_tb_per_s: float | None
     system_power_w: tuple | None  # (low, central, high) measured/estimated, TPUs only
     system_power_basis: str
@@ -130,7 +130,7 @@ def _hardware_index():
             hardware_id=r["hardware_id"], family=r["family"], name=f"{r['name']} {r['variant']}",
             launch_year=int(r["launch_year"]), tdp_w=_float(r["tdp_w"]),
             peak_tflop_per_s={d: _float(r.get(f"peak_{d}_tflop_per_s")) for d in PEAK_DTYPES},
-            memory_gb=_float(r["memory_gb"]), hbm_bw_tb_per_s=_float(r["hbm_bw_tb_per_s"]),
+            memory_gib=_float(r["memory_gib"]), hbm_bw_tb_per_s=_float(r["hbm_bw_tb_per_s"]),
             system_power_w=(tuple(_float(r[k]) for k in ("system_power_low_w", "system_power_w", "system_power_high_w"))
                             if r["system_power_w"] else None),
             system_power_basis=r["system_power_basis"], system_power_source=r["system_power_source"],

@@ -88,3 +88,15 @@ def test_default_matmul_fraction_is_the_median_of_the_measured_chips():
     assert len(measured) == 8  # distinct chips (A100 40/80 GB share one value)
     assert catalog.DEFAULT_MATMUL_FRACTION == pytest.approx(np.median(list(measured)), abs=5e-4)
     assert all(r["mamf_source"].startswith("Bekman") for r in rows if r["mamf_bf16_tflop_per_s"])
+
+
+@pytest.mark.parametrize("hid, smi_mib", [("A100-SXM4-80GB", 81920), ("H100-SXM5-80GB", 81559),
+                                          ("H200-SXM-141GB", 143771), ("B200", 183359)])
+def test_memory_capacity_is_binary_as_nvidia_smi_reports_it(hid, smi_mib):
+    """An '80 GB' GPU holds 80 GiB: the model's memory in bytes matches nvidia-smi's total (MiB) to within
+    its driver reserve (< 1 %); read as decimal GB it would be 6-7 % short."""
+    from scalesim.chain.training_throughput import hardware_arrays
+
+    memory_bytes = float(hardware_arrays([hid], "bf16")["memory_bytes"][0])
+    assert memory_bytes == pytest.approx(smi_mib * 2**20, rel=0.01)
+    assert memory_bytes >= smi_mib * 2**20  # the reserve is never negative

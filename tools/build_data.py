@@ -116,7 +116,8 @@ def build_accelerators(ref):
             "name": r["accelerator"], "variant": r["variant"],
             "launch_year": int(num(r["launch_year"])), "process_node": r["process_node"],
             "die_area_mm2": fmt(num(r["die_area_mm2"])) if hid.startswith(("V1", "A1", "H1", "H2", "B2", "GB", "TPUv3", "TPUv4")) else "",
-            "memory_gb": fmt(num(r["memory_gb"])), "hbm_bw_tb_per_s": fmt(num(r["hbm_bw_tbps"])),
+            # the reference's memory_gb is the vendor's HBM figure, a binary amount (GiB)
+            "memory_gib": fmt(num(r["memory_gb"])), "hbm_bw_tb_per_s": fmt(num(r["hbm_bw_tbps"])),
             "tdp_w": fmt(tdp), "tdp_note": r["tdp_w"] if r["tdp_w"] != fmt(tdp) else "",
             "peak_fp32_tflop_per_s": fmt(num(r["fp32_tflops"])),
             "peak_tf32_tflop_per_s": fmt(num(r["tf32_tflops_dense"])),
@@ -150,7 +151,7 @@ def build_accelerators(ref):
 #: model, which tools/accelerators_extension.csv adds.
 ACCEL_FIELDS = (
     "hardware_id", "aliases", "family", "vendor", "name", "variant", "launch_year", "process_node", "die_area_mm2",
-    "memory_gb", "hbm_bw_tb_per_s", "tdp_w", "tdp_note", "peak_fp32_tflop_per_s", "peak_tf32_tflop_per_s",
+    "memory_gib", "hbm_bw_tb_per_s", "tdp_w", "tdp_note", "peak_fp32_tflop_per_s", "peak_tf32_tflop_per_s",
     "peak_bf16_tflop_per_s", "peak_fp16_tflop_per_s", "peak_fp8_tflop_per_s", "peak_int8_tflop_per_s",
     "peak_fp4_tflop_per_s", "system_power_w", "system_power_low_w", "system_power_high_w", "system_power_basis",
     "system_power_source", "embodied_die_kgco2e_act", "embodied_die_kgco2e_llmcarbon", "sparsity_note", "source",

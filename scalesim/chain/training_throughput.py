@@ -21,8 +21,12 @@ _PLAN = ("tp", "pp", "vp", "cp", "ep", "dp", "micro_batch")
 _NUMERIC = ("n_params", "n_active_params", "n_layers", "d_model", "n_heads", "n_kv_heads", "ffn_dim", "vocab_size",
             "n_experts", "top_k", "seq_len", "global_batch_tokens", "n_chips") + _PLAN + ("zero",)
 _STRING = ("hardware", "dtype", "recompute")
-#: GB and TB in bytes (catalogue units).
+#: GB and TB in bytes (catalogue units of bandwidth).
 BYTES_PER_GB, BYTES_PER_TB = 1e9, 1e12
+#: Bytes per gibibyte (IEC 80000-13, 2**30), the catalogue unit of memory capacity. Accelerator memory
+#: is a binary amount (HBM stacks hold 16, 24 or 36 GiB): an "80 GB" A100 or H100 reports 81920 or
+#: 81559 MiB in ``nvidia-smi``, an "141 GB" H200 143771 MiB and a "180 GB" B200 183359 MiB.
+BYTES_PER_GIB = 2.0**30
 
 #: attrs of the output variables: (units, long_name, description).
 VARIABLES = {
@@ -85,7 +89,7 @@ def hardware_arrays(hardware, dtype):
         vals = dict(peak_flop_per_s=np.nan if pk is None else pk * FLOP_PER_TFLOP,
                     peak_16bit_flop_per_s=np.nan if p16 is None else p16 * FLOP_PER_TFLOP,
                     elem_bytes=par.ELEM_BYTES[d], hbm_bw_bytes_per_s=rec.hbm_bw_tb_per_s * BYTES_PER_TB,
-                    memory_bytes=rec.memory_gb * BYTES_PER_GB, scale_up_domain=rec.scale_up_domain or 1.0,
+                    memory_bytes=rec.memory_gib * BYTES_PER_GIB, scale_up_domain=rec.scale_up_domain or 1.0,
                     scale_up_bw_bytes_per_s=(rec.scale_up_bw_gb_per_s or np.nan) * BYTES_PER_GB,
                     scale_out_bw_bytes_per_s=(rec.scale_out_bw_gb_per_s or np.nan) * BYTES_PER_GB,
                     matmul_fraction=rec.matmul_fraction,

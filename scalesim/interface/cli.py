@@ -284,8 +284,8 @@ def cmd_catalog(args):
         rows = []
         for h in map(catalog.get_hardware, catalog.hardware_ids()):
             bf16 = h.peak_tflop_per_s.get("bf16") or h.peak_tflop_per_s.get("fp16")
-            rows.append((h.hardware_id, h.family, str(h.launch_year), _n(h.tdp_w), _n(bf16), _n(h.memory_gb), h.name))
-        head = ("hardware_id", "family", "year", "tdp_w", "peak_bf16_tflop_per_s", "memory_gb", "name")
+            rows.append((h.hardware_id, h.family, str(h.launch_year), _n(h.tdp_w), _n(bf16), _n(h.memory_gib), h.name))
+        head = ("hardware_id", "family", "year", "tdp_w", "peak_bf16_tflop_per_s", "memory_gib", "name")
     elif args.what == "regions":
         rows = [(r.region_id, r.kind, r.name, _n(r.gco2e_per_kwh), r.year, r.profile_zone or "-")
                 for r in map(catalog.get_region, catalog.region_ids())]

@@ -69,10 +69,10 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: empirical distribution at plotting positions k/(n+1) (Hyndman & Fan 1996 definition 6; clamped to
 #: the pool's extremes; one shared uniform per sample, common random numbers). ``ratio_p10``/
 #: ``ratio_p90``: that draw's 10th/90th percentiles, the ``defaults='high'``/``'low'`` corners.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.670613, "ratio_p10": 0.632723, "ratio_p90": 1.398021, "n_runs": 17,
-                        "draw_ratios": (0.628195, 0.633855, 0.709791, 0.79089, 0.825738, 0.839508, 0.946424,
-                                        0.957445, 1.0, 1.005049, 1.066264, 1.10115, 1.112702, 1.116125,
-                                        1.158171, 1.308613, 1.755654),
+MFU_MODEL_STRUCTURAL = {"goodput": 0.673701, "ratio_p10": 0.632311, "ratio_p90": 1.39432, "n_runs": 17,
+                        "draw_ratios": (0.625737, 0.633954, 0.710012, 0.789816, 0.827191, 0.838049, 0.92244,
+                                        0.944916, 1.0, 1.00407, 1.067919, 1.099236, 1.109311, 1.116143,
+                                        1.156734, 1.305384, 1.750062),
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

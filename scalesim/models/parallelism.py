@@ -59,19 +59,20 @@ __all__ = [
 #: ``dtype_recipes`` (a model switch, not fitted; from ``scalesim2026f``): each dtype's training recipe,
 #: the weight-gradient GEMM's precision (:data:`WGRAD_LOW_PRECISION`) and the quantised GEMM inputs
 #: kept for the backward; ``stage_memory`` (a switch, from ``scalesim2026f``): the memory of the fullest
-#: pipeline stage (logits on the last) and grouped-query K and V stored kv dh wide.
+#: pipeline stage (logits on the last) and grouped-query K and V stored kv dh wide; ``expert_dp_states``
+#: (a switch, from ``scalesim2026g``): ZeRO shards an expert's states over the expert data-parallel group.
 #: From ``scalesim2026e`` ``gemm_half_dim`` and ``gemm_latency_s`` are not fitted on the benchmarks but
 #: on measured H100 GEMMs (OpenXLA's matmul table, :func:`scalesim.calibration.fit_gemm_curve`).
 THROUGHPUT_PARAMETERS = {
     "scalesim2026": dict(
-        matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
+        matmul_ceiling=False, dtype_recipes=False, stage_memory=False, expert_dp_states=False,
         gemm_efficiency=0.9397, gemm_half_dim=136.3, attention_efficiency=0.2698,
         elementwise_bytes_per_h=578.9, scale_up_efficiency=0.6187, scale_out_efficiency=1.0,
         source="superseded: fit of the first model (TP communication fully exposed, experts never folded "
                "over TP, every expert all-to-all at one link's bandwidth), started from its own optimum",
     ),
     "scalesim2026b": dict(
-        matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
+        matmul_ceiling=False, dtype_recipes=False, stage_memory=False, expert_dp_states=False,
         gemm_efficiency=0.8784, gemm_half_dim=169.6, attention_efficiency=0.2711,
         elementwise_bytes_per_h=517.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.678, low_precision_gemm_efficiency=1.0,
@@ -82,7 +83,7 @@ THROUGHPUT_PARAMETERS = {
                "(fitting it worsened leave-one-source-out errors)",
     ),
     "scalesim2026c": dict(
-        matmul_ceiling=False, dtype_recipes=False, stage_memory=False,
+        matmul_ceiling=False, dtype_recipes=False, stage_memory=False, expert_dp_states=False,
         gemm_efficiency=0.8756, gemm_half_dim=130.7, attention_efficiency=0.2707,
         elementwise_bytes_per_h=557.8, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.7123, low_precision_gemm_efficiency=1.0,
@@ -96,7 +97,7 @@ THROUGHPUT_PARAMETERS = {
         gemm_efficiency=1.075, gemm_half_dim=180.7, attention_efficiency=0.3064,
         elementwise_bytes_per_h=540.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.7687, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
-        dtype_recipes=False, stage_memory=False,
+        dtype_recipes=False, stage_memory=False, expert_dp_states=False,
         source="the scalesim2026c fit (same keys, from PRIOR_START, gemm_efficiency's first guess 1 and bound "
                "1.3) with every tensor-core rate capped by the chip's measured maximum achievable matmul "
                "(accelerators.csv mamf_bf16_tflop_per_s, Bekman's mamf-finder table; median of the measured "
@@ -107,7 +108,7 @@ THROUGHPUT_PARAMETERS = {
         gemm_efficiency=1.036, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3036,
         elementwise_bytes_per_h=579.1, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.7567, low_precision_gemm_efficiency=1.0, matmul_ceiling=True,
-        dtype_recipes=False, stage_memory=False,
+        dtype_recipes=False, stage_memory=False, expert_dp_states=False,
         source="scalesim2026d's model with the GEMM curve taken from measured H100 GEMMs instead of fitted on "
                "the benchmarks: gemm_half_dim and gemm_latency_s from calibration.fit_gemm_curve on "
                "data/gemm_h100_xla.csv (OpenXLA's sm_90 matmul table); the other five keys fitted as before "
@@ -117,7 +118,7 @@ THROUGHPUT_PARAMETERS = {
         gemm_efficiency=1.041, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3003,
         elementwise_bytes_per_h=580.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
         tp_comm_overlap=0.4045, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=True,
-        stage_memory=True,
+        stage_memory=True, expert_dp_states=False,
         source="scalesim2026e's model with each dtype's training recipe (dtype_recipes: AQT int8 keeps the "
                "weight-gradient GEMM in bf16, WGRAD_LOW_PRECISION; an 8/4-bit GEMM whose weight gradient is "
                "low precision saves its quantised input for the backward, Transformer Engine) and the memory "
@@ -125,11 +126,22 @@ THROUGHPUT_PARAMETERS = {
                "first stage's activations; grouped-query K and V kv dh wide); the five keys refitted "
                "(fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
     ),
+    "scalesim2026g": dict(
+        gemm_efficiency=1.037, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.2995,
+        elementwise_bytes_per_h=578.5, scale_up_efficiency=0.8, scale_out_efficiency=1,
+        tp_comm_overlap=0.3844, low_precision_gemm_efficiency=1.0, matmul_ceiling=True, dtype_recipes=True,
+        stage_memory=True, expert_dp_states=True,
+        source="scalesim2026f's model after a data fix, accelerator memory read in GiB as it is stated "
+               "(accelerators.csv memory_gib; an '80 GB' H100 has 81559 MiB), not in decimal GB, which gave "
+               "every chip 7 % too little HBM, and with an expert's optimizer states sharded only over the "
+               "ranks that hold it (expert_dp_states: the expert data-parallel group, _state_groups); the "
+               "five keys refitted (fit_throughput_parameters from PRIOR_START; README 'How additions were chosen')",
+    ),
 }
-DEFAULT_PARAMETERS = "scalesim2026f"
+DEFAULT_PARAMETERS = "scalesim2026g"
 #: Model switches of a parameter set (booleans that choose terms; never fitted). A set that lacks
 #: one gets the shipped set's value (:func:`_parameters`); the sets fitted before a switch say False.
-MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory")
+MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory", "expert_dp_states")
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
 #: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
 NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0)
@@ -321,7 +333,7 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
     lay = _layer_times(j, p_)
     mbt = _microbatch_time(j, lay, p_)
     dpt = _data_parallel_time(j, mbt.t_mb, p_)
-    mem = _memory_per_chip(j, dpt.n_local)
+    mem = _memory_per_chip(j, dpt.dense_local, dpt.expert_local)
     reason = np.where((reason == 0) & (mem > USABLE_MEMORY_FRACTION * j.memory_bytes), 5, reason).astype(np.int8)
     mb = np.ceil(j.m - 1e-9)
     step = mb * mbt.t_mb + mbt.bubble + dpt.exposed_dp + dpt.t_opt
@@ -359,6 +371,7 @@ def _job(a):
     j.mf = f(a["matmul_fraction"]) if p_["matmul_ceiling"] else np.ones(1)
     j.recipes = bool(p_["dtype_recipes"])  # the sets before scalesim2026f: every GEMM in the dtype
     j.stage_memory = bool(p_["stage_memory"])  # before scalesim2026f: logits on stage 1, K and V h wide
+    j.expert_states = bool(p_["expert_dp_states"])  # before scalesim2026g: expert states over the dense DP group
     if not j.recipes:
         j.wlp = np.ones(1)
     j.bw_up = j.bw_up_raw * p_["scale_up_efficiency"]
@@ -496,10 +509,23 @@ def _data_parallel_time(j, t_mb, p_):
     exposed_dp = np.where(j.zero >= 3, np.ceil(j.m) * np.maximum(0.0, 1.5 * t_dp_step - t_mb),
                           np.maximum(0.0, t_dp_step - t_mb))
     # optimizer: read/write fp32 master, m, v, grads of the local shard
-    shard = np.where(j.zero >= 1, d_dense, 1.0)
-    n_local = dense_local + expert_local
-    t_opt = 2.0 * (BYTES_OPTIMIZER + BYTES_GRADS + BYTES_WEIGHTS) * n_local / shard / j.bw_hbm
-    return SimpleNamespace(n_local=n_local, exposed_dp=exposed_dp, t_opt=t_opt, d_dense=d_dense)
+    shard, shard_exp = (np.where(j.zero >= 1, g, 1.0) for g in _state_groups(j))
+    t_opt = (2.0 * (BYTES_OPTIMIZER + BYTES_GRADS + BYTES_WEIGHTS) * (dense_local / shard + expert_local / shard_exp)
+             / j.bw_hbm)
+    return SimpleNamespace(dense_local=dense_local, expert_local=expert_local, exposed_dp=exposed_dp, t_opt=t_opt)
+
+
+def _state_groups(j):
+    """Ranks over which ZeRO shards the states of a dense and of an expert parameter [1].
+
+    A state can only be split among the ranks that hold a replica of its parameter: the dense data-
+    parallel group (dp cp) for dense weights, and for an expert's the expert data-parallel group,
+    tp dp cp / (ep etp) ranks (Megatron-Core's distributed optimizer keeps expert parameters in their
+    own buffers over ``expert_data_parallel_group``). The sets before ``scalesim2026g``
+    (``expert_dp_states=False``) shard both over dp cp.
+    """
+    d_dense = j.d * j.c
+    return d_dense, np.where(j.expert_states, np.maximum(j.d_exp, 1.0), d_dense)
 
 
 def _quantised_activation_saving(j):
@@ -515,14 +541,20 @@ def _quantised_activation_saving(j):
     return np.where(j.eb < 2.0, per_token, 0.0) * T / t
 
 
-def _memory_per_chip(j, n_local):
+def _state_bytes(zero, shard):
+    """Bytes per parameter of weights, gradients and Adam states under ZeRO stage ``zero`` over ``shard`` ranks."""
+    return np.select([zero <= 0, zero == 1, zero == 2],
+                     [BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER,
+                      BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER / shard,
+                      BYTES_WEIGHTS + (BYTES_GRADS + BYTES_OPTIMIZER) / shard],
+                     (BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER) / shard)
+
+
+def _memory_per_chip(j, dense_local, expert_local):
     """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the fullest stage [byte]."""
-    zero, d_dense, h, T, t, full = j.zero, j.d * j.c, j.h, j.T, j.t, j.full
-    states = np.select([zero <= 0, zero == 1, zero == 2],
-                       [BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER,
-                        BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER / d_dense,
-                        BYTES_WEIGHTS + (BYTES_GRADS + BYTES_OPTIMIZER) / d_dense],
-                       (BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER) / d_dense)
+    h, T, t, full = j.h, j.T, j.t, j.full
+    d_dense, d_exp = _state_groups(j)
+    states = _state_bytes(j.zero, d_dense) * dense_local + _state_bytes(j.zero, d_exp) * expert_local
     act_full_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
                           + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
     if j.stage_memory:  # grouped-query attention stores K and V kv dh wide, not h (Korthikanti's 4h of them)
@@ -543,7 +575,7 @@ def _memory_per_chip(j, n_local):
     if not j.stage_memory:
         act_last = act_first + logits
     act = np.maximum(act_first, act_last) + np.where(full, act_full_layer, 0.0)  # + the layer being recomputed
-    return states * n_local + act
+    return states + act
 
 
 def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=False):

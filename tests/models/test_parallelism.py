@@ -245,3 +245,25 @@ def test_logits_count_on_the_last_pipeline_stage_not_on_the_first():
     # one micro-batch per step: every stage holds one, so the last stage (with the logits) is the peak
     one = {k: dict(c, global_batch_tokens=np.full(1, 8 * 4096.0)) for k, c in (("small", small), ("big", big))}
     assert mem(one["big"], 8) - mem(one["small"], 8) == pytest.approx(logits)
+
+
+def test_expert_optimizer_states_are_sharded_over_the_expert_data_parallel_group():
+    """Qwen3-235B at NVIDIA's plan (tp 2, pp 8, ep 32 on 256 H100): dp = 16, the experts fold over TP
+    (etp = 1) and each expert has tp dp / ep = 1 replica, so ZeRO-1 cannot split its Adam states at all;
+    the dense weights' states stay split over dp = 16."""
+    cfg, plan = _moe()
+    new, old = (dict(par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS], expert_dp_states=flag) for flag in (True, False))
+    out = {k: par.training_step_time(**cfg, **_hw("H100", "fp8"), **plan, parameters=p) for k, p in (("new", new),
+                                                                                                  ("old", old))}
+    # layers x MLP parameters of the k active experts x E / k (derive_config makes the total match n_params)
+    expert_params = 94 * cfg["mlp_params_per_layer"][0] * 128 / 8
+    expert_local = expert_params / (8 * 32)  # over pp x ep (etp = 1)
+    extra = par.BYTES_OPTIMIZER * expert_local * (1 / 1 - 1 / 16)
+    assert out["new"]["memory_per_chip_bytes"][0] - out["old"]["memory_per_chip_bytes"][0] == pytest.approx(extra, rel=1e-6)
+    # the optimizer step reads and writes the unsplit expert states: a longer step
+    assert out["new"]["step_time_s"][0] > out["old"]["step_time_s"][0]
+    # a dense model has no expert states: the switch changes nothing
+    dense = _cfg()
+    kw = dict(tp=8, pp=1, vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
+    a, b = (par.training_step_time(**dense, **_hw(), **kw, parameters=p)["memory_per_chip_bytes"][0] for p in (new, old))
+    assert a == b
