@@ -116,10 +116,11 @@ class Hardware:
 
 
 #: Maximum achievable 16-bit matmul fraction of a chip without a measurement: the median over
-#: the distinct chips measured in accelerators.csv (Gaudi2 0.994, A100 SXM 0.869, A100 PCIe 0.811,
-#: H100 SXM 0.803, MI250X 0.768, Gaudi3 0.702, MI325X 0.600, MI300X 0.511; Bekman's mamf-finder
-#: table, see ``mamf_source``) [1]. Pinned by a test that recomputes it.
-DEFAULT_MATMUL_FRACTION = 0.785
+#: the 12 distinct chips measured in accelerators.csv (Gaudi2 0.969, A100 SXM 0.869, A100 PCIe 0.811,
+#: H100 SXM 0.803, B300 0.786, B200 0.776, MI250X 0.768, GB200 0.729, Gaudi3 0.677, MI355X 0.622,
+#: MI325X 0.600, MI300X 0.511; Bekman's mamf-finder table, see ``mamf_source``) [1]. Pinned by a
+#: test that recomputes it.
+DEFAULT_MATMUL_FRACTION = 0.772
 
 
 @functools.cache

@@ -72,10 +72,14 @@ def test_matmul_fraction_is_the_measured_mamf_over_the_peak():
     assert catalog.get_hardware("H100").matmul_fraction == pytest.approx(794.5 / 989.5)
     assert catalog.get_hardware("A100").matmul_fraction == pytest.approx(271.2 / 312.0)
     assert catalog.get_hardware("MI300X").matmul_fraction == pytest.approx(668.4 / 1307.4)
+    # the August 2026 table's Blackwell and MI355X rows: B200 1745.0 of 2250 (77.6 %), GB200 1822.0 of 2500 (72.9 %)
+    assert catalog.get_hardware("B200").matmul_fraction == pytest.approx(1745.0 / 2250.0)
+    assert catalog.get_hardware("GB200").matmul_fraction == pytest.approx(1822.0 / 2500.0)
+    assert catalog.get_hardware("MI355X").matmul_fraction * 2516.6 == pytest.approx(1565.0)
     # H200 and H800 inherit the H100's measurement (same die, same 700 W limit); unmeasured chips the default
     assert catalog.get_hardware("H200").matmul_fraction == catalog.get_hardware("H100").matmul_fraction
     assert catalog.get_hardware("TPUv5p").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION
-    assert catalog.get_hardware("B200").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION
+    assert catalog.get_hardware("MI350X").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION  # MI355X's die, 1000 W
     assert catalog.get_hardware("H100-SXM5-96GB-500W").matmul_fraction == catalog.DEFAULT_MATMUL_FRACTION  # 500 W
 
 
@@ -85,7 +89,7 @@ def test_default_matmul_fraction_is_the_median_of_the_measured_chips():
     for r in rows:
         if r["mamf_bf16_tflop_per_s"] and "inherited" not in r["mamf_source"]:
             measured[float(r["mamf_bf16_tflop_per_s"]) / float(r["peak_bf16_tflop_per_s"])] = r["hardware_id"]
-    assert len(measured) == 8  # distinct chips (A100 40/80 GB share one value)
+    assert len(measured) == 12  # distinct chips (A100 40/80 GB share one value)
     assert catalog.DEFAULT_MATMUL_FRACTION == pytest.approx(np.median(list(measured)), abs=5e-4)
     assert all(r["mamf_source"].startswith("Bekman") for r in rows if r["mamf_bf16_tflop_per_s"])
 
