@@ -163,14 +163,17 @@ def test_optimize_does_not_take_the_project_overhead():
 
 
 def test_property_project_is_final_plus_overhead_times_final():
-    from hypothesis import given, settings
+    from hypothesis import example, given, settings
     from hypothesis import strategies as st
 
     @settings(max_examples=200, deadline=None)
     @given(st.floats(0, 1e12), st.floats(0, 20))
+    @example(final=5e-324, r=0.5)  # subnormal: a rounding there is absolute (found by hypothesis in make test)
     def check(final, r):
         p = development.project_footprint(final, development_overhead=r)
         assert p >= final
-        assert abs((p - final) - final * r) <= 4 * np.finfo(float).eps * p  # one rounding of p
+        # one rounding of p: relative for normal numbers, one subnormal step below them
+        ulp_floor = 4 * np.finfo(float).smallest_subnormal
+        assert abs((p - final) - final * r) <= 4 * np.finfo(float).eps * p + ulp_floor
 
     check()

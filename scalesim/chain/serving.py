@@ -29,7 +29,7 @@ DEFAULT_OUTPUT_TOKENS = 338.0
 #: Share of HBM vLLM may fill with weights and KV cache: its ``gpu_memory_utilization`` default
 #: (vLLM engine arguments, docs.vllm.ai) [1].
 USABLE_MEMORY_FRACTION = 0.9
-#: Bytes per GB [byte/GB] (catalogue units).
+#: Bytes per decimal GB [byte/GB], the unit of the memory outputs (catalogue capacity is in GiB).
 BYTES_PER_GB = 1e9
 
 #: attrs of the output variables: (units, long_name, description).

@@ -35,7 +35,7 @@ VARIABLES = {
     "model_flop_per_s_per_chip": ("FLOP/s", "model FLOP/s per chip", "6N + 6Lhs per token (causal) x tokens/s / chips."),
     "step_time_s": ("s", "step time", "Time of one optimizer step over the global batch."),
     "tokens_per_s": ("1/s", "cluster tokens per second", "Global batch tokens / step time."),
-    "memory_per_chip_gb": ("GB", "memory per chip", "Weights, gradients, optimizer states and activations on the first stage."),
+    "memory_per_chip_gb": ("GB", "memory per chip", "Weights, gradients, optimizer states and activations on the fullest pipeline stage."),
     "feasible": ("1", "plan feasible", "False where no plan (or the forced one) is possible."),
     "reason": ("1", "why infeasible", "Empty when feasible."),
     "global_batch_tokens": ("1", "global batch [token]", "Tokens per optimizer step."),
