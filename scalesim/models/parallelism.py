@@ -565,10 +565,10 @@ def _memory_per_chip(j, dense_local, expert_local):
     """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the fullest stage [byte]."""
     h, T, t, full = j.h, j.T, j.t, j.full
     d_dense, d_exp = _state_groups(j)
-    if j.expert_states:
-        states = _state_bytes(j.zero, d_dense) * dense_local + _state_bytes(j.zero, d_exp) * expert_local
-    else:  # one product, as the sets before scalesim2026g computed it (bitwise the same)
-        states = _state_bytes(j.zero, d_dense) * (dense_local + expert_local)
+    dense_bytes = _state_bytes(j.zero, d_dense)
+    # every parameter at the dense sharding, plus what an expert's fewer holders add (exactly 0 when they
+    # are the same ranks: the sets before scalesim2026g are bitwise what they were)
+    states = dense_bytes * (dense_local + expert_local) + (_state_bytes(j.zero, d_exp) - dense_bytes) * expert_local
     act_full_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
                           + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
     if j.stage_memory:  # grouped-query attention stores K and V kv dh wide, not h (Korthikanti's 4h of them)
