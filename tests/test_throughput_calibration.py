@@ -162,3 +162,41 @@ def test_a_refit_fits_the_model_its_start_names(rows):
     # and its leave-one-out folds refit that model too
     res = ct.leave_one_source_out(sub, parameters=old, keys=("gemm_efficiency",), max_nfev=2)
     assert all(v["parameters"]["stage_memory"] is False for v in res.values())
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return ct.holdout_error()
+
+
+def test_blackwell_holdout_is_kept_out_of_every_fit(rows, holdout):
+    generations = {ct.accelerator_generation(r["accelerator"]) for r in holdout["rows"]}
+    assert generations == {"B200"}  # B200, B300, GB200 and GB300: one generation
+    assert {r["accelerator"] for r in holdout["rows"]} == {"B200", "B300", "GB200", "GB300"}
+    assert not any(ct.accelerator_generation(r["accelerator"]) == "B200" for r in rows)
+    assert holdout["n"] == len(holdout["rows"]) == 75
+    assert all(r["source"] == "NVIDIA-NeMo/Megatron-Bridge:docs/performance-summary-archive.md" for r in holdout["rows"])
+
+
+def test_blackwell_holdout_transcription_is_self_consistent(holdout):
+    """Each row's printed model TFLOP/s over its tokens/s is its model's FLOPs per token: one value per model
+    (and sequence length) across systems, plans and containers, to the printed precision (a mistyped cell
+    moves it by far more)."""
+    by_model = {}
+    for r in holdout["rows"]:
+        flop_per_token = float(r["model_tflops_per_chip"]) * 1e12 / float(r["tokens_per_s_per_chip"])
+        by_model.setdefault((r["benchmark_or_model"], r["seq_len"]), []).append(flop_per_token)
+    for key, v in by_model.items():
+        assert max(v) / min(v) - 1 < 0.008, key
+    # a cross-check of the page's own arithmetic: Llama 3 70B at 8192 tokens, Megatron's FLOP count
+    assert np.median(by_model[("LLAMA3_70B", "8192")]) == pytest.approx(4.49e11, rel=0.005)
+
+
+def test_blackwell_holdout_error_is_the_one_the_readme_reports(holdout):
+    """Predicted from the public-table fit alone (README 'Blackwell hold-out'); a model change moves it."""
+    assert holdout["median"] == pytest.approx(0.310, abs=0.005)
+    assert holdout["p90"] == pytest.approx(0.515, abs=0.01)
+    err = holdout["step_time_error"]
+    moe = np.array([bool(r["n_active_params"]) for r in holdout["rows"]])
+    # the two signs the README names: dense rows predicted too slow, MoE rows too fast
+    assert np.nanmedian(err[~moe]) > 0.15 and np.nanmedian(err[moe]) < -0.25

@@ -26,7 +26,7 @@ from scalesim.units import FLOP_PER_TFLOP
 
 __all__ = ["FIT_KEYS", "fit_gemm_curve", "benchmark_rows", "measured_step_time", "predict_benchmarks", "error_summary",
            "fit_throughput_parameters", "leave_one_source_out", "accelerator_generation",
-           "leave_one_generation_out", "pooled_error"]
+           "leave_one_generation_out", "pooled_error", "HOLDOUT_TABLE", "holdout_error"]
 
 #: Parameters fitted by default, in order. ``scale_up_efficiency`` (fixed, see the parameter set's
 #: source), ``low_precision_gemm_efficiency`` and the GEMM curve (``gemm_half_dim``,
@@ -140,16 +140,47 @@ def fit_gemm_curve(rows=None):
                 rms_log_error=float(np.sqrt(np.mean(sol.fun ** 2))))
 
 
-def benchmark_rows():
-    """Rows of the shipped benchmark table with a derivable measured step time and known hardware."""
+def benchmark_rows(table="training_throughput_benchmarks.csv"):
+    """Rows of a shipped benchmark table with a derivable measured step time and known hardware.
+
+    The default is the fitted table; :data:`HOLDOUT_TABLE` holds the Blackwell rows, never fitted
+    (:func:`holdout_error`).
+    """
     out = []
-    for r in catalog.read_table("training_throughput_benchmarks.csv"):
+    for r in catalog.read_table(table):
         if not np.isfinite(_f(r["n_params"])) or not r["accelerator"]:
             continue
         t = measured_step_time(r)
         if np.isfinite(t) and t > 0:
             out.append(dict(r, measured_step_s=t))
     return out
+
+
+#: Benchmark rows kept out of every fit: Megatron-Bridge's DGX-B200, B300, GB200 and GB300 tables, from the
+#: performance-summary archive the fitted H100 rows come from (``tools/benchmark_additions.py``).
+HOLDOUT_TABLE = "training_throughput_holdout.csv"
+
+
+def holdout_error(parameters=None):
+    """Step-time errors on the Blackwell hold-out, predicted by a fit that never saw it.
+
+    Parameters
+    ----------
+    parameters : dict, optional
+        Throughput parameters (default the shipped ones, fitted on :func:`benchmark_rows` only).
+
+    Returns
+    -------
+    dict
+        ``rows`` (the hold-out rows), ``step_time_error`` (predicted / measured - 1, in row order) and
+        the pooled ``n``, ``median`` and ``p90`` of its absolute value.
+    """
+    rows = benchmark_rows(HOLDOUT_TABLE)
+    pred = predict_benchmarks(rows, parameters)
+    err = pred["step_time_s"] / pred["measured_step_s"] - 1.0
+    a = np.abs(err[np.isfinite(err)])
+    return dict(rows=rows, step_time_error=err, n=int(a.size), median=float(np.median(a)),
+                p90=float(np.percentile(a, 90)))
 
 
 def _inputs(rows):
@@ -312,14 +343,15 @@ def leave_one_source_out(rows=None, *, parameters=None, start=PRIOR_START, **fit
 #: Accelerators that share one chip generation with another catalogue id (same die): H200 and H800
 #: are GH100 Hopper parts like the H100 (NVIDIA H200 and H800 datasheets), so leaving out "H100"
 #: leaves them out too.
-SAME_GENERATION = {"H200": "H100", "H800": "H100"}
+SAME_GENERATION = {"H200": "H100", "H800": "H100", "B300": "B200", "GB200": "B200", "GB300": "B200"}
 
 
 def accelerator_generation(accelerator):
     """Chip generation of a benchmark row's accelerator: the catalogue id up to its first '-'.
 
     ``A100-SXM4-40GB`` and ``A100-SXM4-80GB`` are one generation (``A100``); H100 variants, H200
-    and H800 are ``H100`` (:data:`SAME_GENERATION`); each TPU version is its own (``TPUv5e``).
+    and H800 are ``H100``, the Blackwell parts (B300, GB200, GB300) ``B200`` (:data:`SAME_GENERATION`); each
+    TPU version is its own (``TPUv5e``).
     """
     hid = catalog.get_hardware(accelerator).hardware_id.split("-")[0]
     return SAME_GENERATION.get(hid, hid)
