@@ -175,7 +175,8 @@ def test_blackwell_holdout_is_kept_out_of_every_fit(rows, holdout):
     assert {r["accelerator"] for r in holdout["rows"]} == {"B200", "B300", "GB200", "GB300"}
     assert not any(ct.accelerator_generation(r["accelerator"]) == "B200" for r in rows)
     assert holdout["n"] == len(holdout["rows"]) == 75
-    assert all(r["source"] == "NVIDIA-NeMo/Megatron-Bridge:docs/performance-summary-archive.md" for r in holdout["rows"])
+    source = "NVIDIA-NeMo/Megatron-Bridge:docs/performance-summary-archive.md"
+    assert all(r["source"] == source for r in holdout["rows"])
 
 
 def test_blackwell_holdout_transcription_is_self_consistent(holdout):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def plot_throughput_validation(path=None, pred=None, rows=None):
+def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
     """Scatter of predicted vs measured step time, coloured by ``source_kind``.
 
     Parameters
@@ -13,6 +13,9 @@ def plot_throughput_validation(path=None, pred=None, rows=None):
     pred, rows : optional
         Output of :func:`scalesim.calibration.throughput.predict_benchmarks` and its rows
         (computed when None).
+    holdout : bool, optional
+        Also draw the Blackwell hold-out (:func:`scalesim.calibration.throughput.holdout_error`, never
+        fitted) as black crosses.
 
     Returns
     -------
@@ -35,6 +38,12 @@ def plot_throughput_validation(path=None, pred=None, rows=None):
     for k in sorted(set(kinds)):
         sel = kinds == k
         ax.scatter(meas[sel], model[sel], s=14, alpha=0.75, label=f"{k} ({sel.sum()})")
+    if holdout:
+        h = ct.holdout_error()
+        h_meas = np.array([r["measured_step_s"] for r in h["rows"]])
+        ax.scatter(h_meas, h_meas * (1.0 + h["step_time_error"]), s=22, marker="x", color="k", lw=0.9,
+                   label=f"Blackwell hold-out, never fitted ({h['n']}: {h['median']:.0%} / {h['p90']:.0%})")
+        meas, model = np.concatenate([meas, h_meas]), np.concatenate([model, h_meas * (1.0 + h["step_time_error"])])
     lo, hi = np.nanmin([meas, model]) / 1.5, np.nanmax([meas, model]) * 1.5
     x = np.array([lo, hi])
     ax.plot(x, x, "k-", lw=1)
@@ -43,8 +52,8 @@ def plot_throughput_validation(path=None, pred=None, rows=None):
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured step time [s]",
            ylabel="predicted step time [s]")
     s = ct.error_summary(pred)["step_time"]
-    ax.set_title(f"scalesim.throughput: |error| median {s['median']:.0%}, p90 {s['p90']:.0%} (dotted: ±25 %)",
-                 fontsize=9)
+    ax.set_title(f"scalesim.throughput, fitted rows: |error| median {s['median']:.0%}, p90 {s['p90']:.0%} "
+                 "(dotted: ±25 %)", fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     if path is not None:
