@@ -113,3 +113,7 @@ def test_validation_figure_renders_under_agg(tmp_path):
     fig = plot_throughput_validation(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 10_000
     assert fig.axes[0].get_xscale() == "log"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(t.startswith("Blackwell hold-out, never fitted (75:") for t in labels)
+    fig = plot_throughput_validation(holdout=False)
+    assert not any("hold-out" in t.get_text() for t in fig.axes[0].get_legend().get_texts())

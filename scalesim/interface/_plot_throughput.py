@@ -41,9 +41,10 @@ def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
     if holdout:
         h = ct.holdout_error()
         h_meas = np.array([r["measured_step_s"] for r in h["rows"]])
-        ax.scatter(h_meas, h_meas * (1.0 + h["step_time_error"]), s=22, marker="x", color="k", lw=0.9,
+        h_model = h_meas * (1.0 + h["step_time_error"])
+        ax.scatter(h_meas, h_model, s=22, marker="x", color="k", lw=0.9,
                    label=f"Blackwell hold-out, never fitted ({h['n']}: {h['median']:.0%} / {h['p90']:.0%})")
-        meas, model = np.concatenate([meas, h_meas]), np.concatenate([model, h_meas * (1.0 + h["step_time_error"])])
+        meas, model = np.concatenate([meas, h_meas]), np.concatenate([model, h_model])
     lo, hi = np.nanmin([meas, model]) / 1.5, np.nanmax([meas, model]) * 1.5
     x = np.array([lo, hi])
     ax.plot(x, x, "k-", lw=1)
