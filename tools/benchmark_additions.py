@@ -19,11 +19,11 @@ FP8 property) and the 25.11 table lists the same configurations as FP8 at 1-3 % 
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "scalesim" / "data"
+from build_data import read, write  # tools/ is the script's directory
+
 SOURCE = "NVIDIA-NeMo/Megatron-Bridge:docs/performance-summary-archive.md"
 COMMIT = "4da7335ff4"
 ADDED = "scalesim hold-out row (not in ../shared/reference; never fitted)"
@@ -115,11 +115,6 @@ TABLE = """
 """
 
 
-def read(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def correct_2509(r):
     """A 25.09 Megatron-Bridge row of the reference table, which has no dtype, as FP8 (module docstring)."""
     if r["source"] == SOURCE and r["notes"].startswith("25.09 ") and not r["dtype"]:
@@ -159,22 +154,12 @@ def blackwell_rows(reference):
     return out
 
 
-def write(name, rows, fields):
-    path = DATA / name
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
-    print(f"wrote {name}: {len(rows)} rows")
-
-
 def main(ref):
-    reference = read(Path(ref) / "training_throughput_benchmarks.csv")
+    reference = read(ref, "training_throughput_benchmarks.csv")
     fields = list(reference[0].keys())
-    write("training_throughput_benchmarks.csv", [correct_2509(r) for r in reference], fields)
-    write("training_throughput_holdout.csv", blackwell_rows(reference), fields)
+    # CRLF, as the reference table is written, so that the fitted copy differs from it only in the corrected rows
+    write("training_throughput_benchmarks.csv", [correct_2509(r) for r in reference], fields, lineterminator="\r\n")
+    write("training_throughput_holdout.csv", blackwell_rows(reference), fields, lineterminator="\r\n")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ def read(ref, name):
         return list(csv.DictReader(fh))
 
 
-def write(name, rows, fields):
+def write(name, rows, fields, lineterminator="\n"):
+    """Write rows to scalesim/data/<name> through a temporary file (never half-written)."""
     path = OUT / name
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        w = csv.DictWriter(fh, fieldnames=fields, lineterminator=lineterminator)
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k, "") for k in fields})

@@ -172,15 +172,15 @@ def holdout_error(parameters=None):
     Returns
     -------
     dict
-        ``rows`` (the hold-out rows), ``step_time_error`` (predicted / measured - 1, in row order) and
-        the pooled ``n``, ``median`` and ``p90`` of its absolute value.
+        ``rows`` (the hold-out rows), ``pred`` (:func:`predict_benchmarks` of them), ``step_time_error``
+        (predicted / measured - 1, in row order) and the pooled ``n``, ``median`` and ``p90`` of its
+        absolute value (:func:`error_summary`).
     """
     rows = benchmark_rows(HOLDOUT_TABLE)
     pred = predict_benchmarks(rows, parameters)
-    err = pred["step_time_s"] / pred["measured_step_s"] - 1.0
-    a = np.abs(err[np.isfinite(err)])
-    return dict(rows=rows, step_time_error=err, n=int(a.size), median=float(np.median(a)),
-                p90=float(np.percentile(a, 90)))
+    s = error_summary(pred)
+    return dict(rows=rows, pred=pred, step_time_error=pred["step_time_s"] / pred["measured_step_s"] - 1.0,
+                n=s["n"], median=s["step_time"]["median"], p90=s["step_time"]["p90"])
 
 
 def _inputs(rows):

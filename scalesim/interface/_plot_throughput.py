@@ -14,8 +14,8 @@ def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
         Output of :func:`scalesim.calibration.throughput.predict_benchmarks` and its rows
         (computed when None).
     holdout : bool, optional
-        Also draw the Blackwell hold-out (:func:`scalesim.calibration.throughput.holdout_error`, never
-        fitted) as black crosses.
+        Also draw the Blackwell hold-out (:func:`scalesim.calibration.throughput.holdout_error`, never fitted),
+        predicted with the shipped parameters, as black crosses.
 
     Returns
     -------
@@ -40,8 +40,7 @@ def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
         ax.scatter(meas[sel], model[sel], s=14, alpha=0.75, label=f"{k} ({sel.sum()})")
     if holdout:
         h = ct.holdout_error()
-        h_meas = np.array([r["measured_step_s"] for r in h["rows"]])
-        h_model = h_meas * (1.0 + h["step_time_error"])
+        h_meas, h_model = h["pred"]["measured_step_s"], h["pred"]["step_time_s"]
         ax.scatter(h_meas, h_model, s=22, marker="x", color="k", lw=0.9,
                    label=f"Blackwell hold-out, never fitted ({h['n']}: {h['median']:.0%} / {h['p90']:.0%})")
         meas, model = np.concatenate([meas, h_meas]), np.concatenate([model, h_model])
