@@ -46,10 +46,12 @@ def test_utilisation_depends_on_model_size_and_cluster():
     # 1B model keeps one full sequence per chip on 8192 chips and its MFU need not fall (strong scaling at a
     # fixed batch is tests/test_throughput.py::test_strong_scaling_mfu_does_not_rise); what must hold is that
     # a 70B model loses efficiency on 8192 chips (pipeline bubbles, exposed communication) and that a 1B model
-    # uses any cluster less efficiently than a 70B one (small GEMMs, element-wise work)
+    # uses any cluster less efficiently than a 70B one (small GEMMs, element-wise work): by far on 64 chips;
+    # on 8192 the 70B model's bubbles and the 1B model's all-data-parallel reduction (over several NICs per
+    # node from scalesim2026j) bring the two within a few per cent
     assert float(m.sel(n_params=70e9, n_chips=8192)) < 0.95 * float(m.sel(n_params=70e9, n_chips=64))
-    for n in (64, 8192):
-        assert float(m.sel(n_params=1e9, n_chips=n)) < 0.85 * float(m.sel(n_params=70e9, n_chips=n))
+    assert float(m.sel(n_params=1e9, n_chips=64)) < 0.85 * float(m.sel(n_params=70e9, n_chips=64))
+    assert float(m.sel(n_params=1e9, n_chips=8192)) < float(m.sel(n_params=70e9, n_chips=8192))
     assert m.dims == ("n_params", "n_chips")
 
 

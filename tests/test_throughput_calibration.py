@@ -49,17 +49,10 @@ def _megatron_weak_scaling_errors(rows):
     return p["step_time_s"] / p["measured_step_s"] - 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 asks for 15 %; the LOSO-selected TP-overlap term makes these rows "
-                                       "3-16 % too fast (they were within 15 % with TP communication exposed)")
 def test_megatron_h100_weak_scaling_table_within_15_percent(rows):
+    """Issue 10's target (scalesim2026j: -3.0 to -13.9 %; 2026i missed it by 0.5 point)."""
     err = _megatron_weak_scaling_errors(rows)
     assert np.all(np.abs(err) < 0.15), err
-
-
-def test_megatron_h100_weak_scaling_table_within_25_percent(rows):
-    """Where the model stands today (see the strict xfail above for the target)."""
-    err = _megatron_weak_scaling_errors(rows)
-    assert np.all(np.abs(err) < 0.25), err
 
 
 def test_changing_a_parameter_changes_the_fit(rows):
@@ -196,7 +189,7 @@ def test_blackwell_holdout_transcription_is_self_consistent(holdout):
 def test_blackwell_holdout_error_is_the_one_the_readme_reports(holdout):
     """Predicted from the public-table fit alone (README 'Blackwell hold-out'); a model change moves it."""
     assert holdout["median"] == pytest.approx(0.310, abs=0.005)
-    assert holdout["p90"] == pytest.approx(0.515, abs=0.01)
+    assert holdout["p90"] == pytest.approx(0.521, abs=0.01)
     err = holdout["step_time_error"]
     moe = np.array([bool(r["n_active_params"]) for r in holdout["rows"]])
     # the two signs the README names: dense rows predicted too slow, MoE rows too fast

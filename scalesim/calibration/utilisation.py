@@ -508,8 +508,8 @@ def fit_structural_goodput(rows=None, *, exclude=(), n_iter=8):
     method='weibull')``), clamped to [r_(1), r_(n)]. The interval between order statistics k and l
     holds a new exchangeable residual with probability (l - k)/(n + 1), so the draw is not widened by
     hand and nothing is tuned to a coverage figure (:func:`scalesim.validate`, ``interval_spread``).
-    Shipped table (``data/published_runs.csv``, 17 runs): goodput 0.670, pool 0.629-1.757, p10/p90
-    0.632/1.397 (:data:`scalesim.models.hardware.MFU_MODEL_STRUCTURAL`).
+    Shipped table (``data/published_runs.csv``, 17 runs): goodput 0.655, pool 0.568-1.806, p10/p90
+    0.643/1.386 (:data:`scalesim.models.hardware.MFU_MODEL_STRUCTURAL`).
 
     References
     ----------

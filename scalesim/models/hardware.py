@@ -69,10 +69,10 @@ MFU_MODEL_HIERARCHICAL = {"A100": 0.385377, "H100": 0.162273, "H800": 0.248670, 
 #: empirical distribution at plotting positions k/(n+1) (Hyndman & Fan 1996 definition 6; clamped to
 #: the pool's extremes; one shared uniform per sample, common random numbers). ``ratio_p10``/
 #: ``ratio_p90``: that draw's 10th/90th percentiles, the ``defaults='high'``/``'low'`` corners.
-MFU_MODEL_STRUCTURAL = {"goodput": 0.673150, "ratio_p10": 0.632127, "ratio_p90": 1.393957, "n_runs": 17,
-                        "draw_ratios": (0.626447, 0.633547, 0.709237, 0.792414, 0.837718, 0.838308, 0.936923,
-                                        0.945153, 1.0, 1.004832, 1.071283, 1.098827, 1.108628, 1.116186,
-                                        1.158015, 1.3047, 1.750986),
+MFU_MODEL_STRUCTURAL = {"goodput": 0.654655, "ratio_p10": 0.642979, "ratio_p90": 1.385618, "n_runs": 17,
+                        "draw_ratios": (0.568438, 0.661614, 0.741145, 0.775965, 0.824832, 0.880516, 0.896466,
+                                        0.983034, 1.0, 1.04377, 1.0821, 1.09341, 1.12019, 1.16505,
+                                        1.18197, 1.28047, 1.80621),
                         "source": "calibration.fit_structural_goodput on data/published_runs.csv, given "
                                   "models.parallelism.structural_mfu (calibration.throughput on "
                                   "data/training_throughput_benchmarks.csv)"}

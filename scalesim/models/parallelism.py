@@ -56,6 +56,10 @@ __all__ = [
 #: GEMMs (Megatron-Core / Transformer Engine userbuffer overlap) [1];
 #: ``low_precision_gemm_efficiency``: 8/4-bit GEMM efficiency relative to 16-bit [1] (1 = same);
 #: ``gemm_latency_s``: fixed time of one GEMM kernel (launch, prologue, tail wave) [s];
+#: ``dp_nic_exponent`` (from ``scalesim2026j``): a data-parallel group that leaves the scale-up domain
+#: while u of its ranks share one, reduces at u**dp_nic_exponent NICs' bandwidth, capped by the
+#: scale-up link [1] (0: one NIC, the sets before; 1: every NIC of the domain, an ideal hierarchical
+#: or multi-channel NCCL ring; :func:`_data_parallel_bandwidth`);
 #: ``dtype_recipes`` (a model switch, not fitted; from ``scalesim2026f``): each dtype's training recipe,
 #: the weight-gradient GEMM's precision (:data:`WGRAD_LOW_PRECISION`) and the quantised GEMM inputs
 #: kept for the backward; ``stage_memory`` (a switch, from ``scalesim2026f``): the memory of the fullest
@@ -160,14 +164,25 @@ THROUGHPUT_PARAMETERS = {
                "tools/benchmark_additions.py); the five keys refitted (fit_throughput_parameters from PRIOR_START; "
                "README 'How additions were chosen')",
     ),
+    "scalesim2026j": dict(
+        gemm_efficiency=1.029, gemm_half_dim=27.4, gemm_latency_s=6.08e-6, attention_efficiency=0.3001,
+        elementwise_bytes_per_h=573.6, scale_up_efficiency=0.8, scale_out_efficiency=1.0,
+        tp_comm_overlap=0.2965, low_precision_gemm_efficiency=1.0, dp_nic_exponent=0.2707, matmul_ceiling=True,
+        dtype_recipes=True, stage_memory=True, expert_dp_states=True,
+        source="scalesim2026i's model and table plus one term: a data-parallel group beyond the scale-up domain "
+               "reduces at u**dp_nic_exponent NICs (u of its ranks per domain; 0 = one NIC, 1 = all of them), "
+               "dp_nic_exponent fitted and scale_out_efficiency held at 1 (free, the two trade off exactly); "
+               "fit_throughput_parameters from PRIOR_START; README 'How additions were chosen'",
+    ),
 }
-DEFAULT_PARAMETERS = "scalesim2026i"
+DEFAULT_PARAMETERS = "scalesim2026j"
 #: Model switches of a parameter set (booleans that choose terms; never fitted). A set that lacks
 #: one gets the shipped set's value (:func:`_parameters`); the sets fitted before a switch say False.
 MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory", "expert_dp_states")
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
 #: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
-NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0)
+NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0,
+                          dp_nic_exponent=0.0)
 
 #: Reason codes of an infeasible plan (index = code).
 REASONS = (
@@ -525,10 +540,11 @@ def _data_parallel_time(j, t_mb, p_):
     dense_local = dense_params / (j.t * j.p)
     expert_local = expert_params / (j.p * j.e * j.etp)
     d_dense, d_exp = j.d * j.c, j.d_exp
-    bw_dp = np.where(j.t * j.c * j.d <= j.up_n, j.bw_up, j.bw_out)
-    grad_bytes = BYTES_16BIT * (dense_local * (d_dense - 1) / d_dense
-                                + expert_local * np.maximum(d_exp - 1, 0) / np.maximum(d_exp, 1))
-    t_dp_step = 2.0 * grad_bytes / bw_dp
+    beta = p_["dp_nic_exponent"]
+    t_dp_step = 2.0 * BYTES_16BIT * (
+        dense_local * (d_dense - 1) / d_dense / _data_parallel_bandwidth(j, d_dense, j.t, beta)
+        + expert_local * np.maximum(d_exp - 1, 0) / np.maximum(d_exp, 1)
+        / _data_parallel_bandwidth(j, d_exp, j.e * j.etp, beta))
     exposed_dp = np.where(j.zero >= 3, np.ceil(j.m) * np.maximum(0.0, 1.5 * t_dp_step - t_mb),
                           np.maximum(0.0, t_dp_step - t_mb))
     # optimizer: read/write fp32 master, m, v, grads of the local shard
@@ -536,6 +552,18 @@ def _data_parallel_time(j, t_mb, p_):
     t_opt = (2.0 * (BYTES_OPTIMIZER + BYTES_GRADS + BYTES_WEIGHTS) * (dense_local / shard + expert_local / shard_exp)
              / j.bw_hbm)
     return SimpleNamespace(dense_local=dense_local, expert_local=expert_local, exposed_dp=exposed_dp, t_opt=t_opt)
+
+
+def _data_parallel_bandwidth(j, group, stride, beta):
+    """Bus bandwidth of a data-parallel reduction over ``group`` ranks ``stride`` ranks apart [byte/s].
+
+    Inside one scale-up domain it is the scale-up link. A group that leaves the domain has
+    u = up_n / stride of its ranks in each domain (1 <= u <= group), each with its own NIC: a
+    hierarchical or multi-channel ring can use all u NICs (beta = 1), a flat ring one (beta = 0);
+    ``dp_nic_exponent`` = beta is fitted between, and the scale-up link caps it.
+    """
+    u = np.clip(j.up_n / stride, 1.0, np.maximum(group, 1.0))
+    return np.where(stride * group <= j.up_n, j.bw_up, np.minimum(j.bw_up, u ** beta * j.bw_out))
 
 
 def _state_groups(j):

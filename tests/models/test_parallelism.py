@@ -267,3 +267,38 @@ def test_expert_optimizer_states_are_sharded_over_the_expert_data_parallel_group
     kw = dict(tp=8, pp=1, vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
     a, b = (par.training_step_time(**dense, **_hw(), **kw, parameters=p)["memory_per_chip_bytes"][0] for p in (new, old))
     assert a == b
+
+
+def test_data_parallel_reduction_beyond_the_domain_uses_u_to_the_beta_nics():
+    """Inside a scale-up domain the scale-up link; beyond it u**beta NICs for u group ranks per domain, capped."""
+    from types import SimpleNamespace
+
+    j = SimpleNamespace(up_n=np.array(8.0), bw_up=np.array(360e9), bw_out=np.array(50e9))
+    bw = lambda group, stride, beta: float(par._data_parallel_bandwidth(j, np.array(group), np.array(stride), beta))  # noqa: E731
+    for beta in (0.0, 0.27, 1.0):
+        assert bw(4, 2, beta) == 360e9  # 8 ranks: one domain
+        assert bw(64, 8, beta) == 50e9  # TP 8: one group rank per domain, one NIC whatever beta
+    assert bw(64, 1, 0.0) == 50e9  # the sets before scalesim2026j: one NIC
+    assert bw(64, 1, 0.5) == pytest.approx(50e9 * 8 ** 0.5)
+    assert bw(64, 1, 1.0) == 360e9  # 8 NICs (400 GB/s) capped by the scale-up link
+    assert bw(64, 4, 1.0) == pytest.approx(100e9)  # TP 4: two group ranks per domain
+    assert bw(2, 1, 1.0) == 360e9  # the whole group in one domain
+
+
+def test_sets_before_the_nic_exponent_reduce_on_one_nic():
+    """A set without dp_nic_exponent is the model it was fitted with (beta = 0); the shipped beta speeds up a
+    data-parallel reduction that leaves the node, and only that."""
+    cfg, hw = _cfg(n_params=1e9, n_chips=512, batch_tokens=512 * 4096), _hw()
+    kw = dict(tp=1, pp=1, vp=1, cp=1, ep=1, micro_batch=1, zero=1, recompute=0)
+    old = dict(par.THROUGHPUT_PARAMETERS["scalesim2026i"])
+    assert "dp_nic_exponent" not in old
+    flat = par.training_step_time(**cfg, **hw, **kw, parameters=old)
+    zero = par.training_step_time(**cfg, **hw, **kw, parameters=dict(old, dp_nic_exponent=0.0))
+    fast = par.training_step_time(**cfg, **hw, **kw, parameters=dict(old, dp_nic_exponent=0.5))
+    assert zero["step_time_s"] == flat["step_time_s"]
+    assert fast["exposed_dp_comm"][0] < flat["exposed_dp_comm"][0] and flat["exposed_dp_comm"][0] > 0
+    assert fast["step_time_s"][0] < flat["step_time_s"][0]
+    one_node = dict(cfg, n_chips=np.full(1, 8.0), global_batch_tokens=np.full(1, 8 * 4096.0))
+    a = par.training_step_time(**one_node, **hw, **kw, parameters=old)
+    b = par.training_step_time(**one_node, **hw, **kw, parameters=dict(old, dp_nic_exponent=0.5))
+    assert a["step_time_s"] == b["step_time_s"]
