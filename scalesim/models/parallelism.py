@@ -180,7 +180,8 @@ DEFAULT_PARAMETERS = "scalesim2026j"
 #: one gets the shipped set's value (:func:`_parameters`); the sets fitted before a switch say False.
 MODEL_SWITCHES = ("matmul_ceiling", "dtype_recipes", "stage_memory", "expert_dp_states")
 #: Values of the parameters added after ``scalesim2026`` that switch their terms off (used for a
-#: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones.
+#: parameter set that lacks them): no TP overlap, 8/4-bit GEMMs as efficient as 16-bit ones, no GEMM
+#: latency, and a data-parallel group beyond the scale-up domain on one NIC.
 NEUTRAL_PARAMETERS = dict(tp_comm_overlap=0.0, low_precision_gemm_efficiency=1.0, gemm_latency_s=0.0,
                           dp_nic_exponent=0.0)
 
