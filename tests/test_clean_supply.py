@@ -250,3 +250,9 @@ def test_hourly_matching_under_monte_carlo_and_pause_resume():
     im = ss.simulate(**RUN, intensity_series=ci, supply_profile=solar, cfe_fraction=0.8)
     # pausing moves the run to the cleanest hours (here the night), away from the solar contract
     assert float(pr.cfe_hourly_fraction) < float(im.cfe_hourly_fraction)
+
+
+def test_annual_share_of_a_subnormal_load_is_one_without_overflow():
+    """A load of one subnormal kWh against 1 kWh of supply is fully covered (Hypothesis found the overflow)."""
+    m = cs.hourly_matching(np.array([0.0, 5e-324]), np.array([0.0, 1.0]), np.full(2, 300.0))
+    assert m.cfe_annual_fraction == 1.0 and m.cfe_hourly_fraction == 1.0

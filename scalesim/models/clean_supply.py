@@ -192,7 +192,8 @@ def hourly_matching(load_kwh, supply_kwh, grid_gco2e_per_kwh, *, supply_gco2e_pe
     safe = np.where(total > 0, total, 1.0)
     matched = matched_h.sum(axis=axis)
     hourly = np.where(total > 0, matched / safe, np.nan)
-    annual = np.where(total > 0, np.minimum(supply.sum(axis=axis) / safe, 1.0), np.nan)
+    # min(S, L) / L, not min(S / L, 1): a subnormal load would overflow the quotient
+    annual = np.where(total > 0, np.minimum(supply.sum(axis=axis), total) / safe, np.nan)
     unmatched_g = ((load - matched_h) * ci).sum(axis=axis)
     market = (unmatched_g + matched * supply_gco2e_per_kwh) / G_PER_T
     return HourlyMatch(hourly, annual, matched, market, (load * ci).sum(axis=axis) / G_PER_T)
