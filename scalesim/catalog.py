@@ -76,6 +76,7 @@ class Hardware:
     scale_out_bw_gb_per_s: float | None = None  # per chip, one direction (IB/RoCE/DCN)
     interconnect_source: str = ""
     mamf_bf16_tflop_per_s: float | None = None  # measured maximum achievable bf16 matmul
+    host_link_bw_gb_per_s: float | None = None  # coherent CPU-GPU link (NVLink-C2C), per GPU, one direction
 
     @property
     def generation(self):
@@ -140,6 +141,7 @@ def _hardware_index():
             scale_out_bw_gb_per_s=_float(r.get("scale_out_bw_gb_per_s")),
             interconnect_source=r.get("interconnect_source", ""),
             mamf_bf16_tflop_per_s=_float(r.get("mamf_bf16_tflop_per_s")),
+            host_link_bw_gb_per_s=_float(r.get("host_link_bw_gb_per_s")),
         )
         records[hw.hardware_id] = hw
         _add_keys(by_key, hw.hardware_id, r["aliases"], "accelerators.csv")

@@ -117,3 +117,19 @@ def test_validation_figure_renders_under_agg(tmp_path):
     assert any(t.startswith("Blackwell hold-out, never fitted (75:") for t in labels)
     fig = plot_throughput_validation(holdout=False)
     assert not any("hold-out" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_fsdp_70b_on_grace_blackwell_offloads_where_a_pcie_host_recomputes():
+    """Megatron-Bridge runs Llama 3 70B with FSDP on 64 GB200 with cpu_offloading_num_layers (its performance
+    recipes): the search finds that plan where the chip has NVLink-C2C to its CPU, and full recomputation on a
+    B200's PCIe host; forcing offload there names the missing link."""
+    kw = dict(n_params=70.6e9, n_layers=80, d_model=8192, n_heads=64, n_kv_heads=8, ffn_dim=28672,
+              vocab_size=128256, n_chips=64, seq_len=8192, global_batch_tokens=256 * 8192, dtype="fp8", tp=1, pp=1,
+              cp=1, micro_batch=2, fsdp=True)
+    grace, pcie = ss.throughput(hardware="GB200", **kw), ss.throughput(hardware="B200", **kw)
+    assert str(grace["recompute"].values) == "offload" and str(pcie["recompute"].values) == "full"
+    recomputed = ss.throughput(hardware="GB200", recompute="full", **kw)
+    assert float(grace["step_time_s"]) < 0.85 * float(recomputed["step_time_s"])
+    assert float(grace["hfu"]) == pytest.approx(float(grace["mfu"]))
+    with pytest.raises(ValueError, match="recompute=offload.*NVLink-C2C"):
+        ss.throughput(hardware="B200", recompute="offload", **kw)

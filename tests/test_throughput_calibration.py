@@ -188,17 +188,18 @@ def test_blackwell_holdout_transcription_is_self_consistent(holdout):
 
 def test_blackwell_holdout_error_is_the_one_the_readme_reports(holdout):
     """Predicted from the public-table fit alone (README 'Blackwell hold-out'); a model change moves it."""
-    assert holdout["median"] == pytest.approx(0.310, abs=0.005)
-    assert holdout["p90"] == pytest.approx(0.521, abs=0.01)
+    assert holdout["median"] == pytest.approx(0.237, abs=0.005)
+    assert holdout["p90"] == pytest.approx(0.460, abs=0.01)
     err = holdout["step_time_error"]
     moe = np.array([bool(r["n_active_params"]) for r in holdout["rows"]])
     # the two signs the README names: dense rows predicted too slow, MoE rows too fast
-    assert np.nanmedian(err[~moe]) > 0.15 and np.nanmedian(err[moe]) < -0.25
+    assert np.nanmedian(err[~moe]) > 0.08 and np.nanmedian(err[moe]) < -0.25
 
 
 def test_fused_software_elementwise_traffic_carries_to_the_blackwell_dense_rows(rows, holdout):
     """README diagnostic: element-wise traffic refitted on the dense Megatron-Bridge H100 rows alone (~221 bytes per h,
-    not the pooled ~574) predicts the dense Blackwell hold-out rows, which that refit never sees, with little bias."""
+    not the pooled ~574) predicts the dense Blackwell hold-out rows, which that refit never sees, better and with
+    little bias."""
     shipped = par.THROUGHPUT_PARAMETERS[par.DEFAULT_PARAMETERS]
     mb_dense = [r for r in rows if r["source_kind"] == "megatron_bridge" and not r["n_active_params"]]
     assert len(mb_dense) == 15 and all("H100" in r["accelerator"] for r in mb_dense)
@@ -206,5 +207,5 @@ def test_fused_software_elementwise_traffic_carries_to_the_blackwell_dense_rows(
     assert 180 < fit["elementwise_bytes_per_h"] < 260 < 0.5 * shipped["elementwise_bytes_per_h"]
     dense = np.array([not r["n_active_params"] for r in holdout["rows"]])
     err = ct.holdout_error(fit)["step_time_error"][dense]
-    assert np.nanmedian(np.abs(holdout["step_time_error"][dense])) > 0.2  # pooled fit: +26 %
-    assert np.nanmedian(np.abs(err)) < 0.15 and abs(np.nanmedian(err)) < 0.05
+    assert np.nanmedian(np.abs(holdout["step_time_error"][dense])) > 0.12  # pooled fit: 16 % (+12 %)
+    assert np.nanmedian(np.abs(err)) < 0.10 and abs(np.nanmedian(err)) < 0.08  # 8 % (-5 %)

@@ -148,8 +148,8 @@ def build_accelerators(ref):
 
 
 #: Columns of scalesim/data/accelerators.csv, in order: the reference table's (renamed) plus the
-#: INT8/FP4 peaks, the link columns and the measured maximum achievable matmul (MAMF) of the throughput
-#: model, which tools/accelerators_extension.csv adds.
+#: INT8/FP4 peaks, the link columns, the measured maximum achievable matmul (MAMF) and the coherent
+#: CPU-GPU link (activation offloading) of the throughput model, which tools/accelerators_extension.csv adds.
 ACCEL_FIELDS = (
     "hardware_id", "aliases", "family", "vendor", "name", "variant", "launch_year", "process_node", "die_area_mm2",
     "memory_gib", "hbm_bw_tb_per_s", "tdp_w", "tdp_note", "peak_fp32_tflop_per_s", "peak_tf32_tflop_per_s",
@@ -157,7 +157,7 @@ ACCEL_FIELDS = (
     "peak_fp4_tflop_per_s", "system_power_w", "system_power_low_w", "system_power_high_w", "system_power_basis",
     "system_power_source", "embodied_die_kgco2e_act", "embodied_die_kgco2e_llmcarbon", "sparsity_note", "source",
     "scale_up_domain", "scale_up_bw_gb_per_s", "scale_out_bw_gb_per_s", "interconnect_note", "interconnect_source",
-    "mamf_bf16_tflop_per_s", "mamf_source")
+    "mamf_bf16_tflop_per_s", "mamf_source", "host_link_bw_gb_per_s", "host_link_source")
 ACCEL_EXTENSION = Path(__file__).resolve().parent / "accelerators_extension.csv"
 
 

@@ -231,7 +231,8 @@ def predict_benchmarks(rows=None, parameters=None):
 
     def run(sel, pattern, use_forced):
         plans = par.plan_grid(max_tp=float(np.max(hw["scale_up_domain"][sel])), moe=bool(pattern[0]),
-                              long_context=bool(pattern[1]))
+                              long_context=bool(pattern[1]),
+                              offload=bool(np.any(np.isfinite(hw["host_link_bw_bytes_per_s"][sel]))))
         sub = lambda d: {k: v[sel] for k, v in d.items()}  # noqa: E731
         fixed = {k: v[sel] for (k, v), on in zip(forced.items(), pattern[2:]) if on} if use_forced else {}
         plans = dedupe_plans(plans, [k for k in fixed if k in plans])

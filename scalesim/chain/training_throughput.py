@@ -65,15 +65,16 @@ def hardware_arrays(hardware, dtype):
         ``peak_flop_per_s`` (NaN where the dtype has no peak), ``peak_16bit_flop_per_s``,
         ``elem_bytes``, ``hbm_bw_bytes_per_s``, ``memory_bytes``, ``scale_up_domain``,
         ``scale_up_bw_bytes_per_s``, ``scale_out_bw_bytes_per_s``, and ``matmul_fraction``
-        (:attr:`scalesim.catalog.Hardware.matmul_fraction`), and ``wgrad_low_precision``
-        (:data:`scalesim.models.parallelism.WGRAD_LOW_PRECISION`).
+        (:attr:`scalesim.catalog.Hardware.matmul_fraction`), ``wgrad_low_precision``
+        (:data:`scalesim.models.parallelism.WGRAD_LOW_PRECISION`) and ``host_link_bw_bytes_per_s``
+        (NVLink-C2C to the CPU; NaN on PCIe hosts, which have no activation-offload plan).
     """
     hardware = np.asarray(hardware, dtype=object)
     dtype = np.broadcast_to(np.asarray(dtype, dtype=object), hardware.shape)
     out = {k: np.full(hardware.shape, np.nan) for k in (
         "peak_flop_per_s", "peak_16bit_flop_per_s", "elem_bytes", "hbm_bw_bytes_per_s", "memory_bytes",
         "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction",
-        "wgrad_low_precision")}
+        "wgrad_low_precision", "host_link_bw_bytes_per_s")}
     pairs = {}
     for idx, (h, d) in enumerate(zip(hardware.ravel(), dtype.ravel())):  # distinct ids only, not elements
         pairs.setdefault((h, d), []).append(idx)
@@ -93,7 +94,8 @@ def hardware_arrays(hardware, dtype):
                     scale_up_bw_bytes_per_s=(rec.scale_up_bw_gb_per_s or np.nan) * BYTES_PER_GB,
                     scale_out_bw_bytes_per_s=(rec.scale_out_bw_gb_per_s or np.nan) * BYTES_PER_GB,
                     matmul_fraction=rec.matmul_fraction,
-                    wgrad_low_precision=par.WGRAD_LOW_PRECISION.get(d, 1.0))
+                    wgrad_low_precision=par.WGRAD_LOW_PRECISION.get(d, 1.0),
+                    host_link_bw_bytes_per_s=(rec.host_link_bw_gb_per_s or np.nan) * BYTES_PER_GB)
         for k, v in vals.items():
             out[k].ravel()[idx] = v
     return out
@@ -155,8 +157,9 @@ def throughput(n_params, hardware, n_chips, *, n_active_params=None, n_layers=No
         Force FSDP (ZeRO-3) or, with False, the ZeRO-1 distributed optimizer.
     zero : int, optional
         Force a ZeRO stage 0-3.
-    recompute : {'none', 'selective', 'full'}, optional
-        Force activation recomputation.
+    recompute : {'none', 'selective', 'full', 'offload'}, optional
+        Force activation recomputation, or offloading of the activations to the CPU's memory (only
+        on chips with a coherent CPU-GPU link in the catalogue: GB200, GB300).
     parameters : dict, optional
         Efficiencies and model switches (default
         ``THROUGHPUT_PARAMETERS[DEFAULT_PARAMETERS]`` of :mod:`scalesim.models.parallelism`; a
@@ -245,13 +248,16 @@ def _search(cfg, hw, forced, parameters):
     """Fastest feasible plan per configuration; ValueError when a forced plan is infeasible."""
     moe = bool(np.any(cfg["n_experts"] > 1))
     long_ctx = bool(np.any(cfg["seq_len"] >= 16384)) or "cp" in forced
-    plans = par.plan_grid(max_tp=float(np.nanmax(hw["scale_up_domain"])), moe=moe, long_context=long_ctx)
+    plans = par.plan_grid(max_tp=float(np.nanmax(hw["scale_up_domain"])), moe=moe, long_context=long_ctx,
+                          offload=bool(np.any(np.isfinite(hw["host_link_bw_bytes_per_s"]))))
     plans = _dedupe_forced(plans, forced)
     best = par.search_plan(cfg, hw, plans, forced=forced, parameters=parameters)
     ok = best["reason"] == 0
     if forced and not ok.all():
         first = int(np.argmax(~ok))
-        plan_txt = ", ".join(f"{k}={v[first]:g}" for k, v in forced.items() if np.isfinite(v[first]))
+        names = {float(c): m for m, c in par.RECOMPUTE.items()}
+        plan_txt = ", ".join(f"{k}={names[v[first]] if k == 'recompute' else format(v[first], 'g')}"
+                             for k, v in forced.items() if np.isfinite(v[first]))
         raise ValueError(f"forced plan ({plan_txt}) is infeasible: {par.REASONS[best['reason'][first]]}")
     return best
 

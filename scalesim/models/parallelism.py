@@ -198,9 +198,12 @@ REASONS = (
     "dtype not supported by the hardware",
     "cp does not divide seq_len",
     "vp needs pp > 1 and pp*vp <= n_layers",
+    "offload needs a coherent CPU-GPU link (NVLink-C2C) in the catalogue",
 )
-#: Recompute modes and their codes.
-RECOMPUTE = {"none": 0, "selective": 1, "full": 2}
+#: Recompute modes and their codes. ``offload`` keeps each layer's input in HBM and sends the rest
+#: of its activations to the CPU's memory and back (Megatron-Core ``cpu_offloading``), only where
+#: the catalogue has a coherent CPU-GPU link (:func:`_offload_time`).
+RECOMPUTE = {"none": 0, "selective": 1, "full": 2, "offload": 3}
 
 #: Bytes per parameter of mixed-precision Adam: 2 (16-bit weights) + 2 (16-bit grads) + 12
 #: (fp32 master weights, momentum, variance); Rajbhandari et al. 2020 (arXiv:1910.02054) Sec. 3.1.
@@ -272,6 +275,7 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
                        peak_flop_per_s, peak_16bit_flop_per_s, elem_bytes, hbm_bw_bytes_per_s, memory_bytes,
                        scale_up_domain, scale_up_bw_bytes_per_s, scale_out_bw_bytes_per_s,
                        tp, pp, vp, cp, ep, micro_batch, zero, recompute, dp=None, parameters=None,
+                       host_link_bw_bytes_per_s=None,
                        matmul_fraction=1.0, wgrad_low_precision=1.0):
     """Step time, memory and time shares of one training step for one parallel plan.
 
@@ -305,13 +309,16 @@ def training_step_time(n_params, n_active_params, n_layers, d_model, n_heads, n_
         Chips per scale-up (NVLink/ICI) domain [1].
     scale_up_bw_bytes_per_s, scale_out_bw_bytes_per_s : array_like
         Per-chip one-direction link bandwidths [byte/s].
+    host_link_bw_bytes_per_s : array_like, optional
+        Coherent CPU-GPU link (NVLink-C2C) per chip, one direction [byte/s]; NaN or None (a PCIe host)
+        makes the offload plan (recompute code 3) infeasible.
     tp, pp, vp, cp, ep, micro_batch : array_like
         Plan: tensor, pipeline, virtual-pipeline (interleave), context and expert parallel
         degrees, and sequences per micro-batch [1].
     zero : array_like
         ZeRO stage 0-3 (3 = FSDP) [1].
     recompute : array_like
-        Code of :data:`RECOMPUTE` (0 none, 1 selective, 2 full).
+        Code of :data:`RECOMPUTE` (0 none, 1 selective, 2 full, 3 offload).
     dp : array_like, optional
         Forced data-parallel degree; a plan whose n_chips/(tp pp cp) differs is infeasible.
     parameters : dict, optional
@@ -405,7 +412,8 @@ def _job(a):
         gbt=f(a["global_batch_tokens"]), bw_hbm=f(a["hbm_bw_bytes_per_s"]), up_n=f(a["scale_up_domain"]),
         bw_up_raw=f(a["scale_up_bw_bytes_per_s"]), bw_out_raw=f(a["scale_out_bw_bytes_per_s"]),
         peak=f(a["peak_flop_per_s"]), peak16=f(a["peak_16bit_flop_per_s"]), eb=f(a["elem_bytes"]),
-        memory_bytes=f(a["memory_bytes"]), wlp=f(a["wgrad_low_precision"]))
+        memory_bytes=f(a["memory_bytes"]), wlp=f(a["wgrad_low_precision"]),
+        bw_host=f(np.nan if a["host_link_bw_bytes_per_s"] is None else a["host_link_bw_bytes_per_s"]))
     p_ = a["p_"]
     j.mf = f(a["matmul_fraction"]) if p_["matmul_ceiling"] else np.ones(1)
     j.recipes = bool(p_["dtype_recipes"])  # the sets before scalesim2026f: every GEMM in the dtype
@@ -421,6 +429,7 @@ def _job(a):
     j.T = j.b * j.s / j.c
     j.dh = j.h / j.a
     j.full = j.rc == 2
+    j.off = j.rc == 3
     j.layers_stage = np.ceil(j.L / (j.p * j.v)) * j.v
     # expert layout: ep x etp x edp = tp cp dp; folding over tp (etp = 1) once ep exceeds dp cp
     j.fold = j.e > j.d * j.c
@@ -439,6 +448,7 @@ def _feasibility(j, dp):
         reason = np.where((reason == 0) & bad, code, reason).astype(np.int8)
 
     flag(8, ~np.isfinite(j.peak))
+    flag(11, j.off & ~np.isfinite(j.bw_host))  # before the layout checks: it fails every plan of the chip
     flag(1, (j.t > j.up_n) | (j.t > j.a))
     flag(2, j.p > j.L)
     flag(10, (j.v > 1) & ((j.p < 2) | (j.p * j.v > j.L)))
@@ -513,10 +523,11 @@ def _layer_times(j, p_):
     # CP: ring exchange of K and V, forward once and backward twice, hidden behind attention
     bw_cp = np.where(t * j.c <= j.up_n, j.bw_up, j.bw_out)
     t_cp = np.where(j.c > 1, 3.0 * (j.c - 1) * T * 2.0 * j.kv * j.dh / t * BYTES_16BIT / bw_cp, 0.0)
+    t_offload = _offload_time(j, gemm_all + 3.0 * t_attn_fwd + t_elem)
     return SimpleNamespace(
         compute=gemm_compute + 3.0 * t_attn_fwd,
         membound=gemm_all - gemm_compute + t_elem,
-        recompute=np.where(full, fwd_gemm + t_attn_fwd + t_elem_forward, 0.0),
+        recompute=np.where(full, fwd_gemm + t_attn_fwd + t_elem_forward, 0.0) + t_offload,
         tp=tp, ep=ep, cp=np.maximum(0.0, t_cp - 3.0 * t_attn_fwd))
 
 
@@ -602,6 +613,30 @@ def _state_bytes(zero, shard):
                      (BYTES_WEIGHTS + BYTES_GRADS + BYTES_OPTIMIZER) / shard)
 
 
+def _layer_activation_bytes(j):
+    """Activations one layer stores for its backward, per micro-batch, without recomputation [byte]."""
+    h, T, t = j.h, j.T, j.t
+    act = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
+    if j.stage_memory:  # grouped-query attention stores K and V kv dh wide, not h (Korthikanti's 4h of them)
+        act = act - T * 2.0 * BYTES_16BIT * (h - j.kv * j.dh) / t
+    if j.recipes:
+        act = act - j.wlp * _quantised_activation_saving(j)
+    return act
+
+
+def _offload_time(j, layer_work):
+    """Exposed time of offloading one layer's activations to the CPU and back, per micro-batch [s].
+
+    The layer's stored activations but its input (:func:`_layer_activation_bytes`) go out during its
+    forward and come back during its backward, over the coherent CPU-GPU link (NVLink-C2C), behind
+    the layer's own compute, communication excluded (``layer_work``); what the copy takes beyond it is
+    exposed. Megatron-Bridge runs its GB200/GB300 FSDP Llama 3 70B recipes so (``cpu_offloading_num_layers``
+    20-40; ``scripts/performance/configs/llama/llama3_workload_base_configs.py``).
+    """
+    copy = 2.0 * _layer_activation_bytes(j) / j.bw_host
+    return np.where(j.off, np.maximum(copy - layer_work, 0.0), 0.0)
+
+
 def _memory_per_chip(j, dense_local, expert_local):
     """Weights, gradients, optimizer states (sharded by ZeRO) and activations of the fullest stage [byte]."""
     h, T, t, full = j.h, j.T, j.t, j.full
@@ -610,13 +645,9 @@ def _memory_per_chip(j, dense_local, expert_local):
     # every parameter at the dense sharding, plus what an expert's fewer holders add (exactly 0 when they
     # are the same ranks: the sets before scalesim2026g are bitwise what they were)
     states = dense_bytes * (dense_local + expert_local) + (_state_bytes(j.zero, d_exp) - dense_bytes) * expert_local
-    act_full_layer = T * (ACT_ATTENTION_BYTES_PER_H * h + ACT_MLP_BYTES_PER_H * h
-                          + ACT_MLP_BYTES_PER_WIDTH * j.Pm / (2.0 * h)) / t
-    if j.stage_memory:  # grouped-query attention stores K and V kv dh wide, not h (Korthikanti's 4h of them)
-        act_full_layer = act_full_layer - T * 2.0 * BYTES_16BIT * (h - j.kv * j.dh) / t
-    if j.recipes:
-        act_full_layer = act_full_layer - j.wlp * _quantised_activation_saving(j)
-    act_layer = np.where(full, T * ACT_FULL_RECOMPUTE_BYTES_PER_H * h / t, act_full_layer)
+    act_full_layer = _layer_activation_bytes(j)
+    # full recomputation and offloading keep each layer's input only
+    act_layer = np.where(full | j.off, T * ACT_FULL_RECOMPUTE_BYTES_PER_H * h / t, act_full_layer)
     mb = np.ceil(j.m - 1e-9)
     in_flight = np.minimum(j.p, np.maximum(mb, 1.0)) * (1.0 + np.where(j.v > 1, (j.p - 1) / (j.p * j.v), 0.0))
     # the first stage holds the most micro-batches in flight, the last the logits (fp32): the peak
@@ -629,11 +660,13 @@ def _memory_per_chip(j, dense_local, expert_local):
     act_last = np.ceil(j.L / j.p) * np.where(j.p > 1, last_in_flight, in_flight) * act_layer + logits
     if not j.stage_memory:
         act_last = act_first + logits
-    act = np.maximum(act_first, act_last) + np.where(full, act_full_layer, 0.0)  # + the layer being recomputed
+    # + the layer being recomputed; offloading double-buffers: one layer copied while the next computes
+    act = (np.maximum(act_first, act_last) + np.where(full, act_full_layer, 0.0)
+           + np.where(j.off, 2.0 * act_full_layer, 0.0))
     return states + act
 
 
-def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=False):
+def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=False, offload=False):
     """Candidate plans as flat arrays (the *plan axis*), every combination of the degrees.
 
     Parameters
@@ -649,6 +682,9 @@ def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=Fal
     tiny : bool, optional
         The smallest grid (ZeRO-1, vp = 1, micro-batch 1; tp, pp and recompute searched), used by
         :func:`structural_mfu`.
+    offload : bool, optional
+        Include activation offloading (recompute code 3) among the recompute modes; pass True when a
+        chip of the sweep has a coherent CPU-GPU link (elsewhere the plan is infeasible).
 
     Returns
     -------
@@ -662,7 +698,7 @@ def plan_grid(*, max_tp=72, moe=False, long_context=False, small=False, tiny=Fal
     eps = [1, 2, 4, 8, 16, 32, 64] if moe else [1]
     mbs = [1] if tiny else [1, 2] if small else [1, 2, 4, 8]
     zeros = [1] if (small or tiny) else [1, 3]
-    rcs = [0, 2]
+    rcs = [0, 2, 3] if offload else [0, 2]
     grids = np.meshgrid(tps, pps, vps, cps, eps, mbs, zeros, rcs, indexing="ij")
     names = ("tp", "pp", "vp", "cp", "ep", "micro_batch", "zero", "recompute")
     plans = {k: g.ravel().astype(float) for k, g in zip(names, grids)}
@@ -749,7 +785,8 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
         Per-hardware arrays (broadcastable): ``peak_flop_per_s`` (for ``dtype``),
         ``peak_16bit_flop_per_s`` [FLOP/s], ``hbm_bw_bytes_per_s`` [byte/s], ``memory_bytes``
         [byte], ``scale_up_domain`` [1], ``scale_up_bw_bytes_per_s``,
-        ``scale_out_bw_bytes_per_s`` [byte/s].
+        ``scale_out_bw_bytes_per_s`` [byte/s]; optional ``host_link_bw_bytes_per_s`` (NVLink-C2C
+        to the CPU, which makes activation offloading a plan).
     n_active_params : array_like, optional
         Per-token parameters of an MoE [1] (default: dense, = n_params).
     seq_len : float, optional
@@ -779,7 +816,7 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     arrays = [n_params, na, np.asarray(n_chips, dtype=float), np.asarray(gbt, dtype=float)]
     # the dtype's operand width and recipe unless the arrays carry them (hardware_arrays does, per element)
     optional = dict(matmul_fraction=1.0, elem_bytes=ELEM_BYTES[dtype],
-                    wgrad_low_precision=WGRAD_LOW_PRECISION.get(dtype, 1.0))
+                    wgrad_low_precision=WGRAD_LOW_PRECISION.get(dtype, 1.0), host_link_bw_bytes_per_s=np.nan)
     arrays += [np.asarray(hardware.get(k, optional[k]) if k in optional else hardware[k], dtype=float)
                for k in _HW_KEYS]
     shape = np.broadcast_shapes(*(x.shape for x in arrays))
@@ -790,7 +827,8 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     cfg = derive_config(N, Na, seq_len=np.full_like(N, float(seq_len)), global_batch_tokens=gbt)
     cfg["n_chips"] = n
     moe = bool(np.any(Na < N))
-    plans = plan_grid(max_tp=float(np.max(hw["scale_up_domain"])), moe=moe, tiny=True)
+    plans = plan_grid(max_tp=float(np.max(hw["scale_up_domain"])), moe=moe, tiny=True,
+                      offload=bool(np.any(np.isfinite(hw["host_link_bw_bytes_per_s"]))))
     best = search_plan(cfg, hw, plans, parameters=parameters)
     mfu = best["model_flop"] / (n * best["step_time_s"] * hw["peak_flop_per_s"])
     return mfu.reshape(shape)
@@ -798,7 +836,7 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
 
 _HW_KEYS = ("peak_flop_per_s", "peak_16bit_flop_per_s", "hbm_bw_bytes_per_s", "memory_bytes",
             "scale_up_domain", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s", "matmul_fraction",
-            "elem_bytes", "wgrad_low_precision")
+            "elem_bytes", "wgrad_low_precision", "host_link_bw_bytes_per_s")
 #: Bytes per GEMM operand element by training dtype.
 ELEM_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "tf32": 4.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5,
               "nvfp4": 0.5, "mxfp4": 0.5}

@@ -302,3 +302,30 @@ def test_sets_before_the_nic_exponent_reduce_on_one_nic():
     a = par.training_step_time(**one_node, **hw, **kw, parameters=old)
     b = par.training_step_time(**one_node, **hw, **kw, parameters=dict(old, dp_nic_exponent=0.5))
     assert a["step_time_s"] == b["step_time_s"]
+
+
+def test_offloading_keeps_layer_inputs_and_costs_only_the_copy_the_layer_cannot_hide():
+    """recompute=3 (offload): HBM keeps each layer's input (as full recomputation does) plus two layer buffers
+    instead of one; the copy out and back over NVLink-C2C costs what it takes beyond the layer's own work; a chip
+    without that link cannot offload."""
+    cfg, hw = _cfg(n_params=30e9, n_chips=32, seq_len=8192, batch_tokens=256 * 8192), _hw("GB200", "bf16")
+    assert hw["host_link_bw_bytes_per_s"][0] == pytest.approx(225e9)
+    kw = dict(tp=1, pp=4, vp=1, cp=1, ep=1, micro_batch=1, zero=1)
+    none = par.training_step_time(**cfg, **hw, recompute=0, **kw)
+    full = par.training_step_time(**cfg, **hw, recompute=2, **kw)
+    off = par.training_step_time(**cfg, **hw, recompute=3, **kw)
+    # one layer's stored activations (Korthikanti Eq. 1 without the s^2 term; no GQA here): T (18 h + 2 P_mlp / h)
+    h, Pm = cfg["d_model"], cfg["mlp_params_per_layer"]
+    assert cfg["n_kv_heads"] == cfg["n_heads"]
+    layer = 8192 * (18.0 * h + 2.0 * Pm / h)
+    assert off["memory_per_chip_bytes"] - full["memory_per_chip_bytes"] == pytest.approx(layer, rel=1e-9)
+    assert off["memory_per_chip_bytes"] < 0.5 * none["memory_per_chip_bytes"]
+    assert off["hardware_flop"] == pytest.approx(off["model_flop"])  # nothing recomputed
+    # 2 x 1.8 GB per layer take 16 ms at 225 GB/s, hidden behind the layer's ~27 ms of bf16 work: no cost
+    assert off["step_time_s"] == pytest.approx(none["step_time_s"]) and off["recompute"] == pytest.approx(0.0)
+    assert off["step_time_s"] < 0.8 * full["step_time_s"]
+    narrow = dict(hw, host_link_bw_bytes_per_s=hw["host_link_bw_bytes_per_s"] / 100)  # a PCIe-class link, shared
+    slow = par.training_step_time(**cfg, **narrow, recompute=3, **kw)
+    assert slow["step_time_s"] > none["step_time_s"] and slow["recompute"] > 0
+    h100 = par.training_step_time(**cfg, **_hw("H100", "bf16"), recompute=3, **kw)
+    assert np.isnan(h100["step_time_s"]).all() and par.REASONS[h100["reason"][0]].startswith("offload needs")
