@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import scalesim as ss
-from scalesim import catalog
+from scalesim import catalog, grid_water
 
 
 def best_of(fn, repeat=3):
@@ -53,7 +53,9 @@ def bench_simulate():
     pue, ci, wue = ds.pue.values, ds.grid_gco2e_per_kwh.values, None
     defaults = {d["name"]: d["value"] for d in ds.scalesim.defaults}
     wue = np.array([defaults["wue_l_per_kwh:industry"]] * len(regions))
-    ewif = defaults["ewif_l_per_kwh:industry"]
+    # water of power generation per region, from its generation mix (the levers round replaced the one
+    # industry factor; central values, as simulate uses)
+    ewif = np.array([grid_water.region_ewif_l_per_kwh(r)[1] for r in regions])
     emb = np.array([defaults[f"embodied_kgco2e_per_chip:{h}"] for h in hws])
     life, use = defaults["lifetime_years"], defaults["use_fraction"]
 

@@ -230,13 +230,15 @@ def predict_benchmarks(rows=None, parameters=None):
     group = group.ravel()
 
     def run(sel, pattern, use_forced):
-        plans = par.plan_grid(max_tp=float(np.max(hw["scale_up_domain"][sel])), moe=bool(pattern[0]),
-                              long_context=bool(pattern[1]),
-                              offload=bool(np.any(np.isfinite(hw["host_link_bw_bytes_per_s"][sel]))))
+        max_tp = float(np.max(hw["scale_up_domain"][sel]))
         sub = lambda d: {k: v[sel] for k, v in d.items()}  # noqa: E731
         fixed = {k: v[sel] for (k, v), on in zip(forced.items(), pattern[2:]) if on} if use_forced else {}
-        plans = dedupe_plans(plans, [k for k in fixed if k in plans])
-        return par.search_plan(sub(cfg), sub(hw), plans, forced=fixed, parameters=parameters)
+
+        def plans_for(offload):
+            plans = par.plan_grid(max_tp=max_tp, moe=bool(pattern[0]), long_context=bool(pattern[1]), offload=offload)
+            return dedupe_plans(plans, [k for k in fixed if k in plans])
+
+        return par.search_plan_by_host_link(sub(cfg), sub(hw), plans_for, forced=fixed, parameters=parameters)
 
     used = np.zeros(len(rows), dtype=bool)
     for gi, pattern in enumerate(patterns):  # one array computation per pattern of given plan entries

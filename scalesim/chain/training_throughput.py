@@ -248,10 +248,12 @@ def _search(cfg, hw, forced, parameters):
     """Fastest feasible plan per configuration; ValueError when a forced plan is infeasible."""
     moe = bool(np.any(cfg["n_experts"] > 1))
     long_ctx = bool(np.any(cfg["seq_len"] >= 16384)) or "cp" in forced
-    plans = par.plan_grid(max_tp=float(np.nanmax(hw["scale_up_domain"])), moe=moe, long_context=long_ctx,
-                          offload=bool(np.any(np.isfinite(hw["host_link_bw_bytes_per_s"]))))
-    plans = _dedupe_forced(plans, forced)
-    best = par.search_plan(cfg, hw, plans, forced=forced, parameters=parameters)
+    max_tp = float(np.nanmax(hw["scale_up_domain"]))
+
+    def plans_for(offload):
+        return _dedupe_forced(par.plan_grid(max_tp=max_tp, moe=moe, long_context=long_ctx, offload=offload), forced)
+
+    best = par.search_plan_by_host_link(cfg, hw, plans_for, forced=forced, parameters=parameters)
     ok = best["reason"] == 0
     if forced and not ok.all():
         first = int(np.argmax(~ok))

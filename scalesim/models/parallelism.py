@@ -38,6 +38,7 @@ __all__ = [
     "training_step_time",
     "plan_grid",
     "search_plan",
+    "search_plan_by_host_link",
     "structural_mfu",
     "derive_config",
 ]
@@ -771,6 +772,31 @@ def search_plan(config, hardware, plans, *, forced=None, parameters=None, chunk=
     return {k: np.concatenate([pc[k] for pc in pieces]) for k in pieces[0]}
 
 
+def search_plan_by_host_link(config, hardware, plans_for, *, forced=None, parameters=None):
+    """:func:`search_plan` with the offload plans only where the chip can offload.
+
+    ``plans_for(offload)`` gives the candidate plans with or without offloading (e.g. :func:`plan_grid`).
+    Configurations whose chip has a coherent CPU-GPU link (finite ``host_link_bw_bytes_per_s``) search the
+    plans with offloading, the others without. That is the same fastest plan as one search with offloading
+    for all, in two-thirds of the work for the others, and their ``reason`` is never the offload plans'
+    missing link.
+    """
+    link = np.isfinite(np.asarray(hardware.get("host_link_bw_bytes_per_s", np.nan), dtype=float))
+    link = np.broadcast_to(link, np.shape(next(iter(config.values()))))
+    if link.all() or not link.any():
+        return search_plan(config, hardware, plans_for(bool(link.any())), forced=forced, parameters=parameters)
+    out = None
+    for sel, offload in ((~link, False), (link, True)):
+        sub = lambda d: {k: np.broadcast_to(np.asarray(v), link.shape)[sel] for k, v in d.items()}  # noqa: E731
+        part = search_plan(sub(config), sub(hardware), plans_for(offload),
+                           forced=None if forced is None else sub(forced), parameters=parameters)
+        if out is None:
+            out = {k: np.empty(link.shape, dtype=np.asarray(v).dtype) for k, v in part.items()}
+        for k, v in part.items():
+            out[k][sel] = v
+    return out
+
+
 def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len=4096.0, dtype="bf16",
                    global_batch_tokens=None, parameters=None):
     """Structural MFU of the fastest fitting plan, broadcast over (n_params, n_chips, hardware).
@@ -827,9 +853,9 @@ def structural_mfu(n_params, n_chips, hardware, *, n_active_params=None, seq_len
     cfg = derive_config(N, Na, seq_len=np.full_like(N, float(seq_len)), global_batch_tokens=gbt)
     cfg["n_chips"] = n
     moe = bool(np.any(Na < N))
-    plans = plan_grid(max_tp=float(np.max(hw["scale_up_domain"])), moe=moe, tiny=True,
-                      offload=bool(np.any(np.isfinite(hw["host_link_bw_bytes_per_s"]))))
-    best = search_plan(cfg, hw, plans, parameters=parameters)
+    max_tp = float(np.max(hw["scale_up_domain"]))
+    best = search_plan_by_host_link(cfg, hw, lambda off: plan_grid(max_tp=max_tp, moe=moe, tiny=True, offload=off),
+                                    parameters=parameters)
     mfu = best["model_flop"] / (n * best["step_time_s"] * hw["peak_flop_per_s"])
     return mfu.reshape(shape)
 

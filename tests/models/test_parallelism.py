@@ -329,3 +329,23 @@ def test_offloading_keeps_layer_inputs_and_costs_only_the_copy_the_layer_cannot_
     assert slow["step_time_s"] > none["step_time_s"] and slow["recompute"] > 0
     h100 = par.training_step_time(**cfg, **_hw("H100", "bf16"), recompute=3, **kw)
     assert np.isnan(h100["step_time_s"]).all() and par.REASONS[h100["reason"][0]].startswith("offload needs")
+
+
+def test_offload_plans_are_searched_only_where_the_chip_can_offload():
+    """A sweep mixing GB200 (NVLink-C2C) and H100 finds the same plans as one search with offloading for all,
+    and an H100 configuration that nothing fits is not reported as missing the CPU link."""
+    n = 6
+    cfg = _cfg(n_params=70e9, n_chips=64, seq_len=8192, batch_tokens=256 * 8192, n=n)
+    cfg["n_params"] = cfg["n_params"] * np.array([1, 1, 1, 1, 1, 40])  # the last: 2.8T on 64 H100, fits nowhere
+    cfg = par.derive_config(cfg["n_params"], cfg["n_params"], seq_len=np.full(n, 8192.0),
+                            global_batch_tokens=np.full(n, 256 * 8192.0)) | {"n_chips": np.full(n, 64.0)}
+    gb, h = _hw("GB200", "fp8"), _hw("H100", "fp8")
+    hw = {k: np.array([gb[k][0], h[k][0], gb[k][0], h[k][0], gb[k][0], h[k][0]]) for k in gb}
+    split = par.search_plan_by_host_link(cfg, hw, lambda off: par.plan_grid(max_tp=72, offload=off))
+    whole = par.search_plan(cfg, hw, par.plan_grid(max_tp=72, offload=True))
+    finite = np.isfinite(whole["step_time_s"])
+    assert finite[:5].all() and not finite[5]
+    np.testing.assert_array_equal(split["step_time_s"][finite], whole["step_time_s"][finite])
+    np.testing.assert_array_equal(split["recompute"], whole["recompute"])
+    assert (split["recompute"][[0, 2, 4]] == 3).all() and not (split["recompute"][[1, 3]] == 3).any()
+    assert par.REASONS[split["reason"][5]] == "does not fit in HBM"
