@@ -257,8 +257,7 @@ def _search(cfg, hw, forced, parameters):
     ok = best["reason"] == 0
     if forced and not ok.all():
         first = int(np.argmax(~ok))
-        names = {float(c): m for m, c in par.RECOMPUTE.items()}
-        plan_txt = ", ".join(f"{k}={names[v[first]] if k == 'recompute' else format(v[first], 'g')}"
+        plan_txt = ", ".join(f"{k}={par.RECOMPUTE_NAMES[v[first]] if k == 'recompute' else format(v[first], 'g')}"
                              for k, v in forced.items() if np.isfinite(v[first]))
         raise ValueError(f"forced plan ({plan_txt}) is infeasible: {par.REASONS[best['reason'][first]]}")
     return best
@@ -282,9 +281,8 @@ def _outputs(best, cfg, hw):
     for k in ("tp", "pp", "vp", "cp", "ep", "micro_batch", "zero"):
         out[k] = np.where(ok, best[k], np.nan)
     out["dp"] = np.where(ok, best["dp"], np.nan)
-    names = {v: k for k, v in par.RECOMPUTE.items()}
-    out["recompute"] = np.array([names.get(int(r), "") if o else "" for r, o in zip(best["recompute"], ok)],
-                                dtype=object)
+    out["recompute"] = np.array([par.RECOMPUTE_NAMES.get(int(r), "") if o else ""
+                                 for r, o in zip(best["recompute"], ok)], dtype=object)
     for k in SHARES:
         out[f"share_{k}"] = best[k] / step
     return out

@@ -32,6 +32,7 @@ __all__ = [
     "THROUGHPUT_PARAMETERS",
     "REASONS",
     "RECOMPUTE",
+    "RECOMPUTE_NAMES",
     "architecture_aspect_ratio",
     "global_batch_tokens_gpt3",
     "model_flop_per_token",
@@ -205,6 +206,7 @@ REASONS = (
 #: of its activations to the CPU's memory and back (Megatron-Core ``cpu_offloading``), only where
 #: the catalogue has a coherent CPU-GPU link (:func:`_offload_time`).
 RECOMPUTE = {"none": 0, "selective": 1, "full": 2, "offload": 3}
+RECOMPUTE_NAMES = {code: name for name, code in RECOMPUTE.items()}
 
 #: Bytes per parameter of mixed-precision Adam: 2 (16-bit weights) + 2 (16-bit grads) + 12
 #: (fp32 master weights, momentum, variance); Rajbhandari et al. 2020 (arXiv:1910.02054) Sec. 3.1.
@@ -437,6 +439,7 @@ def _job(a):
     j.etp = np.where(j.fold, 1.0, j.t)
     j.ep_stride = np.where(j.fold, 1.0, j.t * j.c)  # ranks between EP peers (order tp-cp-ep-dp)
     j.d_exp = j.t * j.d * j.c / (j.e * j.etp)
+    j.act_layer = _layer_activation_bytes(j)  # memory and the offload copy both need it: computed once
     return j
 
 
@@ -634,8 +637,9 @@ def _offload_time(j, layer_work):
     exposed. Megatron-Bridge runs its GB200/GB300 FSDP Llama 3 70B recipes so (``cpu_offloading_num_layers``
     20-40; ``scripts/performance/configs/llama/llama3_workload_base_configs.py``).
     """
-    copy = 2.0 * _layer_activation_bytes(j) / j.bw_host
-    return np.where(j.off, np.maximum(copy - layer_work, 0.0), 0.0)
+    if not np.any(j.off):
+        return 0.0
+    return np.where(j.off, np.maximum(2.0 * j.act_layer / j.bw_host - layer_work, 0.0), 0.0)
 
 
 def _memory_per_chip(j, dense_local, expert_local):
@@ -646,7 +650,7 @@ def _memory_per_chip(j, dense_local, expert_local):
     # every parameter at the dense sharding, plus what an expert's fewer holders add (exactly 0 when they
     # are the same ranks: the sets before scalesim2026g are bitwise what they were)
     states = dense_bytes * (dense_local + expert_local) + (_state_bytes(j.zero, d_exp) - dense_bytes) * expert_local
-    act_full_layer = _layer_activation_bytes(j)
+    act_full_layer = j.act_layer
     # full recomputation and offloading keep each layer's input only
     act_layer = np.where(full | j.off, T * ACT_FULL_RECOMPUTE_BYTES_PER_H * h / t, act_full_layer)
     mb = np.ceil(j.m - 1e-9)

@@ -335,9 +335,8 @@ def test_offload_plans_are_searched_only_where_the_chip_can_offload():
     """A sweep mixing GB200 (NVLink-C2C) and H100 finds the same plans as one search with offloading for all,
     and an H100 configuration that nothing fits is not reported as missing the CPU link."""
     n = 6
-    cfg = _cfg(n_params=70e9, n_chips=64, seq_len=8192, batch_tokens=256 * 8192, n=n)
-    cfg["n_params"] = cfg["n_params"] * np.array([1, 1, 1, 1, 1, 40])  # the last: 2.8T on 64 H100, fits nowhere
-    cfg = par.derive_config(cfg["n_params"], cfg["n_params"], seq_len=np.full(n, 8192.0),
+    n_params = 70e9 * np.array([1, 1, 1, 1, 1, 40])  # the last: 2.8T on 64 H100, fits nowhere
+    cfg = par.derive_config(n_params, n_params, seq_len=np.full(n, 8192.0),
                             global_batch_tokens=np.full(n, 256 * 8192.0)) | {"n_chips": np.full(n, 64.0)}
     gb, h = _hw("GB200", "fp8"), _hw("H100", "fp8")
     hw = {k: np.array([gb[k][0], h[k][0], gb[k][0], h[k][0], gb[k][0], h[k][0]]) for k in gb}
