@@ -1,5 +1,7 @@
 """Calibration of the throughput model: the shipped parameters are a refit optimum and published tables hold."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -215,8 +217,6 @@ def test_one_configuration_published_in_several_containers_spreads_as_the_readme
     """README 'Three more MoE terms': the hold-out configurations printed in more than one container (same model,
     system, chips, dtype, plan and batch) differ by a median 7 % and a 90th percentile 27 % in throughput, and
     Qwen3-30B-A3B on 8 B200 at micro-batch 1 by 1.9x: what no hardware input can predict."""
-    import re
-
     groups = {}
     for r in holdout["rows"]:
         key = (re.sub(r"\s*\(.*", "", r["benchmark_or_model"]), r["accelerator"], r["n_chips"], r["dtype"], r["tp"],
