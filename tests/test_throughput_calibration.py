@@ -229,3 +229,64 @@ def test_one_configuration_published_in_several_containers_spreads_as_the_readme
     assert np.percentile(list(spread.values()), 90) == pytest.approx(1.27, abs=0.01)
     qwen_b200 = [v for k, v in spread.items() if k[0] == "Qwen3_30B_a3B" and k[1] == "B200"]
     assert qwen_b200 == [pytest.approx(18066 / 9299)]
+
+
+@pytest.fixture(scope="module")
+def holdout2():
+    return ct.holdout_error(table=ct.HOLDOUT2_TABLE)
+
+
+def test_second_holdout_is_other_stacks_and_chips_kept_out_of_every_fit(rows, holdout2):
+    """README 'A second hold-out': MaxText (tpu-recipes) on TPU v7 and v6e and MLPerf Training logs on Blackwell and
+    MI355X, none of them a fitted source file; every row quotes the line its measurement comes from."""
+    h_rows = holdout2["rows"]
+    assert len(h_rows) == 35 and all(r["quote"].strip() for r in h_rows)
+    assert {r["accelerator"] for r in h_rows} == {"TPUv7", "TPUv6e", "MI355X", "B200", "B300", "GB200", "GB300"}
+    fitted_files = {r["source"].split("@")[0] for r in rows}
+    assert not fitted_files & {r["source"].split("@")[0] for r in h_rows}
+    fitted_generations = {ct.accelerator_generation(r["accelerator"]) for r in rows}
+    # TPU v6e is a fitted generation (four MLPerf int8 rows), the others are not
+    assert {ct.accelerator_generation(r["accelerator"]) for r in h_rows} & fitted_generations == {"TPUv6e"}
+    with pytest.raises(ValueError, match="training_throughput_benchmarks.csv"):
+        ct.holdout_error(table="training_throughput_benchmarks.csv")  # the fitted table is not a hold-out
+
+
+def test_second_holdout_transcription_is_self_consistent(holdout2):
+    """The printed step time, tokens/s and chip count of a row agree with its global batch (to the printed
+    rounding), and MaxText's printed TFLOP/s over tokens/s is one FLOPs-per-token per model, sequence length and
+    recipe set across chip counts and dtypes (a mistyped cell moves either by far more)."""
+    per_token = {}
+    for r in holdout2["rows"]:
+        gbs_tokens = float(r["global_batch_seqs"]) * float(r["seq_len"])
+        step, tps, n = float(r["step_time_s"]), float(r["tokens_per_s_per_chip"]), float(r["n_chips"])
+        assert tps * n * step == pytest.approx(gbs_tokens, rel=0.005), r["benchmark_or_model"]
+        if r["model_tflops_per_chip"]:
+            key = (r["n_params"], r["seq_len"], r["accelerator"])
+            per_token.setdefault(key, []).append(float(r["model_tflops_per_chip"]) * 1e12 / tps)
+    assert len(per_token) == 10
+    for key, v in per_token.items():
+        assert max(v) / min(v) - 1 < 0.001, key
+    # and the page's own arithmetic: Llama 3.1 70B at 8192 tokens is MaxText's 6 N (N without the input
+    # embedding; 70,553,706,496 parameters, vocabulary 128256 x 8192) plus 12 L h s of attention in the Trillium
+    # recipes, and half of that attention (causal) in the Ironwood ones
+    n_body, attention = 6 * (70_553_706_496 - 128256 * 8192), 12 * 80 * 8192 * 8192
+    assert np.median(per_token[("70000000000", "8192", "TPUv6e")]) == pytest.approx(n_body + attention, rel=0.001)
+    assert np.median(per_token[("70000000000", "8192", "TPUv7")]) == pytest.approx(n_body + attention / 2, rel=0.001)
+
+
+def test_second_holdout_error_is_the_one_the_readme_reports(holdout2):
+    """Predicted from the public-table fit alone; the same two signs as the Blackwell hold-out: Llama 3.1 8B too slow
+    on every vendor's chip, MoE too fast. One row (Llama 3.1 70B on 32 TPU v6e, 16 GiB per chip of weights and
+    optimizer states) fits in no plan of the model, which has no host offloading on TPU."""
+    err = holdout2["step_time_error"]
+    assert holdout2["n"] == 34 and np.isnan(err).sum() == 1
+    assert holdout2["median"] == pytest.approx(0.208, abs=0.005)
+    assert holdout2["p90"] == pytest.approx(0.418, abs=0.01)
+    h_rows = holdout2["rows"]
+    moe = np.array([bool(r["n_active_params"]) for r in h_rows])
+    small = np.array([r["n_params"] == "8000000000" for r in h_rows])
+    assert small.sum() == 11 and np.nanmin(err[small]) > 0.15  # +17 % to +52 %
+    assert moe.sum() == 8 and np.nanmax(err[moe]) < -0.1 and np.nanmedian(err[moe]) < -0.35
+    new = np.array([ct.accelerator_generation(r["accelerator"]) != "TPUv6e" for r in h_rows])
+    e_new = np.abs(err[new & np.isfinite(err)])
+    assert np.median(e_new) == pytest.approx(0.256, abs=0.005) and np.percentile(e_new, 90) == pytest.approx(0.452, abs=0.01)

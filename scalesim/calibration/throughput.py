@@ -26,7 +26,7 @@ from scalesim.units import FLOP_PER_TFLOP
 
 __all__ = ["FIT_KEYS", "fit_gemm_curve", "benchmark_rows", "measured_step_time", "predict_benchmarks", "error_summary",
            "fit_throughput_parameters", "leave_one_source_out", "accelerator_generation",
-           "leave_one_generation_out", "pooled_error", "HOLDOUT_TABLE", "holdout_error"]
+           "leave_one_generation_out", "pooled_error", "HOLDOUT_TABLE", "HOLDOUT2_TABLE", "holdout_error"]
 
 #: Parameters fitted by default, in order. ``scale_up_efficiency`` (fixed, see the parameter set's
 #: source), ``scale_out_efficiency`` (fixed at 1 from ``scalesim2026j``: left free it trades off
@@ -148,7 +148,8 @@ def fit_gemm_curve(rows=None):
 def benchmark_rows(table="training_throughput_benchmarks.csv"):
     """Rows of a shipped benchmark table with a derivable measured step time and known hardware.
 
-    The default is the fitted table; :data:`HOLDOUT_TABLE` holds the Blackwell rows, never fitted
+    The default is the fitted table; :data:`HOLDOUT_TABLE` (the Blackwell rows) and :data:`HOLDOUT2_TABLE`
+    (other stacks and chips) are never fitted
     (:func:`holdout_error`).
     """
     out = []
@@ -164,15 +165,20 @@ def benchmark_rows(table="training_throughput_benchmarks.csv"):
 #: Benchmark rows kept out of every fit: Megatron-Bridge's DGX-B200, B300, GB200 and GB300 tables, from the
 #: performance-summary archive the fitted H100 rows come from (``tools/benchmark_additions.py``).
 HOLDOUT_TABLE = "training_throughput_holdout.csv"
+#: The second hold-out, never fitted either: other software stacks and chips (MaxText on TPU v7 and v6e from
+#: tpu-recipes, MLPerf Training v5.0/v5.1 logs on B200, B300, GB200, GB300 and MI355X), each row with its quote.
+HOLDOUT2_TABLE = "training_throughput_holdout2.csv"
 
 
-def holdout_error(parameters=None):
-    """Step-time errors on the Blackwell hold-out, predicted by a fit that never saw it.
+def holdout_error(parameters=None, table=HOLDOUT_TABLE):
+    """Step-time errors on a hold-out table, predicted by a fit that never saw it.
 
     Parameters
     ----------
     parameters : dict, optional
         Throughput parameters (default the shipped ones, fitted on :func:`benchmark_rows` only).
+    table : str, optional
+        :data:`HOLDOUT_TABLE` (Megatron-Bridge on Blackwell, the default) or :data:`HOLDOUT2_TABLE`.
 
     Returns
     -------
@@ -181,7 +187,9 @@ def holdout_error(parameters=None):
         (predicted / measured - 1, in row order) and the pooled ``n``, ``median`` and ``p90`` of its
         absolute value (:func:`error_summary`).
     """
-    rows = benchmark_rows(HOLDOUT_TABLE)
+    if table not in (HOLDOUT_TABLE, HOLDOUT2_TABLE):
+        raise ValueError(f"table={table!r} is not a hold-out table; allowed: {HOLDOUT_TABLE!r}, {HOLDOUT2_TABLE!r}")
+    rows = benchmark_rows(table)
     pred = predict_benchmarks(rows, parameters)
     s = error_summary(pred)
     return dict(rows=rows, pred=pred, step_time_error=pred["step_time_s"] / pred["measured_step_s"] - 1.0,

@@ -14,8 +14,9 @@ def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
         Output of :func:`scalesim.calibration.throughput.predict_benchmarks` and its rows
         (computed when None).
     holdout : bool, optional
-        Also draw the Blackwell hold-out (:func:`scalesim.calibration.throughput.holdout_error`, never fitted),
-        predicted with the shipped parameters, as black crosses.
+        Also draw the two hold-outs (:func:`scalesim.calibration.throughput.holdout_error`, never fitted),
+        predicted with the shipped parameters: Megatron-Bridge on Blackwell as black crosses, the other stacks
+        and chips (MaxText on TPU v7 and v6e, MLPerf on Blackwell and MI355X) as black diamonds.
 
     Returns
     -------
@@ -38,11 +39,13 @@ def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
     for k in sorted(set(kinds)):
         sel = kinds == k
         ax.scatter(meas[sel], model[sel], s=14, alpha=0.75, label=f"{k} ({sel.sum()})")
-    if holdout:
-        h = ct.holdout_error()
+    held = ((ct.HOLDOUT_TABLE, "Blackwell hold-out", dict(marker="x", color="k", lw=0.9)),
+            (ct.HOLDOUT2_TABLE, "other stacks and chips", dict(marker="D", facecolors="none", edgecolors="k", lw=0.8)))
+    for table, name, style in held if holdout else ():
+        h = ct.holdout_error(table=table)
         h_meas, h_model = h["pred"]["measured_step_s"], h["pred"]["step_time_s"]
-        ax.scatter(h_meas, h_model, s=22, marker="x", color="k", lw=0.9,
-                   label=f"Blackwell hold-out, never fitted ({h['n']}: {h['median']:.0%} / {h['p90']:.0%})")
+        ax.scatter(h_meas, h_model, s=22, **style,
+                   label=f"{name}, never fitted ({h['n']}: {h['median']:.0%} / {h['p90']:.0%})")
         meas, model = np.concatenate([meas, h_meas]), np.concatenate([model, h_model])
     lo, hi = np.nanmin([meas, model]) / 1.5, np.nanmax([meas, model]) * 1.5
     x = np.array([lo, hi])
