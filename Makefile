@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/scalesim run scenarios/quickstart.toml --force
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py && $(PY) bench/bench_throughput.py && $(PY) bench/bench_uncertainty.py

@@ -249,12 +249,16 @@ def test_second_holdout_is_other_stacks_and_chips_kept_out_of_every_fit(rows, ho
     assert {ct.accelerator_generation(r["accelerator"]) for r in h_rows} & fitted_generations == {"TPUv6e"}
     with pytest.raises(ValueError, match="training_throughput_benchmarks.csv"):
         ct.holdout_error(table="training_throughput_benchmarks.csv")  # the fitted table is not a hold-out
+    import scalesim.calibration
+
+    assert scalesim.calibration.HOLDOUT2_TABLE == ct.HOLDOUT2_TABLE  # as the README spells it
 
 
 def test_second_holdout_transcription_is_self_consistent(holdout2):
-    """The printed step time, tokens/s and chip count of a row agree with its global batch (to the printed
-    rounding), and MaxText's printed TFLOP/s over tokens/s is one FLOPs-per-token per model, sequence length and
-    recipe set across chip counts and dtypes (a mistyped cell moves either by far more)."""
+    """The printed step time, tokens/s and chip count of a row agree with its global batch within 0.5 % (the worst
+    row is 0.11 % off: Ironwood's step times are printed to 0.01 s), and MaxText's printed TFLOP/s over tokens/s is
+    one FLOPs-per-token per model, sequence length and recipe set across chip counts and dtypes, to 0.1 %. A
+    mistyped digit, other than the last, moves either by more."""
     per_token = {}
     for r in holdout2["rows"]:
         gbs_tokens = float(r["global_batch_seqs"]) * float(r["seq_len"])

@@ -12,7 +12,8 @@ from scalesim.calibration.utilisation import (  # noqa: F401
 
 #: Fits that need scipy.optimize load on first use, so `import scalesim` stays light.
 _LAZY = {"fit_throughput_parameters": "throughput", "leave_one_source_out": "throughput", "fit_gemm_curve": "throughput",
-         "leave_one_generation_out": "throughput", "holdout_error": "throughput",
+         "leave_one_generation_out": "throughput", "holdout_error": "throughput", "HOLDOUT_TABLE": "throughput",
+         "HOLDOUT2_TABLE": "throughput",
          "fit_serving_parameters": "serving", "leave_one_model_out": "serving"}
 
 
