@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pytest
 
+import scalesim.calibration
+
 from scalesim.calibration import throughput as ct
 from scalesim.models import parallelism as par
 
@@ -255,8 +257,6 @@ def test_second_holdout_is_other_stacks_and_chips_kept_out_of_every_fit(rows, ho
     assert {ct.accelerator_generation(r["accelerator"]) for r in h_rows} & fitted_generations == {"TPUv6e"}
     with pytest.raises(ValueError, match="training_throughput_benchmarks.csv"):
         ct.holdout_error(table="training_throughput_benchmarks.csv")  # the fitted table is not a hold-out
-    import scalesim.calibration
-
     assert scalesim.calibration.HOLDOUT2_TABLE == ct.HOLDOUT2_TABLE  # as the README spells it
 
 

@@ -39,9 +39,9 @@ def plot_throughput_validation(path=None, pred=None, rows=None, holdout=True):
     for k in sorted(set(kinds)):
         sel = kinds == k
         ax.scatter(meas[sel], model[sel], s=14, alpha=0.75, label=f"{k} ({sel.sum()})")
-    held = ((ct.HOLDOUT_TABLE, "Blackwell hold-out", dict(marker="x", color="k", lw=0.9)),
-            (ct.HOLDOUT2_TABLE, "other stacks and chips", dict(marker="D", facecolors="none", edgecolors="k", lw=0.8)))
-    for table, name, style in held if holdout else ():
+    held = (("Blackwell hold-out", dict(marker="x", color="k", lw=0.9)),
+            ("other stacks and chips", dict(marker="D", facecolors="none", edgecolors="k", lw=0.8)))
+    for table, (name, style) in zip(ct.HOLDOUT_TABLES, held) if holdout else ():
         h = ct.holdout_error(table=table)
         h_meas, h_model = h["pred"]["measured_step_s"], h["pred"]["step_time_s"]
         ax.scatter(h_meas, h_model, s=22, **style,
